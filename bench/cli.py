@@ -1,0 +1,162 @@
+"""``bench``: the command line. Thin: it parses, validates, and calls the harness."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _value(text: str):
+    """A command-line value as YAML reads it: 3 → int, 0.1 → float, true → bool, [1, 2] → list."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _pairs(items: list[str], flag: str) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UsageError(f"{flag} expects KEY=VALUE, got {item!r}")
+        key, text = item.split("=", 1)
+        out[key.strip()] = _value(text)
+    return out
+
+
+def cmd_list(args) -> int:
+    import models
+    import tasks
+    from bench.sweep import presets
+
+    print("tasks:")
+    for name in tasks.list_tasks():
+        params = ", ".join(f"{k}={v!r}" for k, v in tasks.defaults(name).items())
+        doc = (inspect.getdoc(tasks.registry.task_class(name)) or "").splitlines()[0]
+        print(f"  {name:14s} {params}\n  {'':14s} {doc}")
+    print("models:")
+    for name in models.list_models():
+        entry = models.entry(name)
+        params = ", ".join(f"{k}={v!r}" for k, v in entry.defaults.items())
+        print(f"  {name:14s} {params}{'  [cuDNN]' if entry.cudnn else ''}\n  {'':14s} {entry.doc}")
+    print("sweep presets:", ", ".join(presets()))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from bench import record
+    from bench.runner import run
+    from bench.spec import RunSpec, TrainConfig
+
+    train = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
+                                "eval_every": args.eval_every, "max_seconds": args.max_seconds}.items()
+             if v is not None}
+    train.update(_pairs(args.train, "--train"))
+    unknown = sorted(set(train) - set(TrainConfig.keys()))
+    if unknown:
+        raise UsageError(f"unknown training option {unknown[0]!r}; valid: {', '.join(TrainConfig.keys())}")
+    task_params = {"length": args.length, **_pairs(args.param, "--param")}
+    spec = RunSpec(args.task, args.model, task_params, _pairs(args.hp, "--hp"), TrainConfig(**train),
+                   args.seed, "adhoc").resolved()
+    rec = run(spec)
+    path = record.write(rec, args.results)
+    metrics = rec.get("metrics") or {}
+    summary = {k: metrics.get(k) for k in ("metric", "value", "baseline", "score", "solved", "steps_to_solve")}
+    print(json.dumps({"status": rec["status"], "error": rec["error"], **summary,
+                      "step_ms": (rec.get("speed") or {}).get("step_ms_median"), "record": str(path)}))
+    return 0 if rec["status"] != "failed" else 1
+
+
+def cmd_sweep(args) -> int:
+    from bench import sweep as sweeps
+
+    plan = sweeps.load(args.sweep)
+    if args.dry_run:
+        todo = {s.run_id for s in sweeps.pending(plan, args.results)}
+        print(f"sweep {plan.name}: {len(plan.specs)} runs, {len(plan.specs) - len(todo)} stored, {len(todo)} to run")
+        for spec in plan.specs:
+            state = "todo  " if spec.run_id in todo else "stored"
+            print(f"  {state} {spec.run_id} {spec.task} {spec.task_params} {spec.model} {spec.model_params} "
+                  f"seed={spec.seed}")
+        return 0
+    counts = sweeps.run_sweep(plan, args.results, workers=args.workers, timeout=args.timeout)
+    print("summary: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 1 if counts.get("failed") else 0
+
+
+def cmd_report(args) -> int:
+    from bench import report
+
+    folder = report.build(args.sweep, args.results, args.out)
+    print((folder / "index.md").read_text())
+    print(f"report written to {folder}/")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description="Benchmark LSTM against its alternatives.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list tasks, models and sweep presets with their parameters").set_defaults(fn=cmd_list)
+
+    r = sub.add_parser("run", help="train and score one (task, length, model, seed); write its record")
+    r.add_argument("--task", required=True)
+    r.add_argument("--model", required=True)
+    r.add_argument("--length", type=int, default=100, help="dependency-controlling length of the task")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--steps", type=int)
+    r.add_argument("--batch-size", type=int)
+    r.add_argument("--lr", type=float)
+    r.add_argument("--eval-every", type=int)
+    r.add_argument("--max-seconds", type=float)
+    r.add_argument("--param", action="append", metavar="KEY=VALUE", help="task parameter, e.g. pairs=8")
+    r.add_argument("--hp", action="append", metavar="KEY=VALUE", help="model hyperparameter, e.g. units=128")
+    r.add_argument("--train", action="append", metavar="KEY=VALUE", help="training option, e.g. clipnorm=null")
+    r.add_argument("--results", default="results")
+    r.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("sweep", help="run a sweep preset or YAML file, resuming what is stored")
+    s.add_argument("sweep", help="preset name (see `bench list`) or path to a YAML file")
+    s.add_argument("--results", default="results")
+    s.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
+    s.add_argument("--timeout", type=float, default=None, help="seconds per run before it is recorded as timeout")
+    s.add_argument("--dry-run", action="store_true", help="print the plan without training")
+    s.set_defaults(fn=cmd_sweep)
+
+    rep = sub.add_parser("report", help="figures and tables of a sweep's records")
+    rep.add_argument("sweep")
+    rep.add_argument("--results", default="results")
+    rep.add_argument("--out", default="reports")
+    rep.set_defaults(fn=cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from bench.spec import SpecError
+    from models import ModelError
+    from tasks import TaskError
+
+    try:
+        return args.fn(args)
+    except (UsageError, SpecError, TaskError, ModelError, FileNotFoundError) as e:
+        print(f"bench {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bench {args.command}: interrupted; finished records are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

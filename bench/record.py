@@ -1,0 +1,135 @@
+"""Run records: one self-describing JSON file per run, written atomically, read back tolerantly."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+SCHEMA = 1
+STATUSES = ("ok", "diverged", "oom", "timeout", "failed")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def path_for(results: Path | str, sweep: str, run_id: str) -> Path:
+    return Path(results) / sweep / f"{run_id}.json"
+
+
+def write(record: dict, results: Path | str) -> Path:
+    """Write ``record`` to ``<results>/<sweep>/<run_id>.json`` atomically (a reader never sees half a file)."""
+    path = path_for(results, record["sweep"], record["run_id"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{record['run_id']}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=1, sort_keys=True, allow_nan=False, default=_plain)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _plain(value):
+    """JSON for numpy scalars and arrays."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def read(path: Path | str) -> dict:
+    """One record; raises ValueError naming the file if it is not a run record."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a readable JSON file ({e})") from None
+    if not isinstance(record, dict) or not {"schema", "run_id", "status"} <= set(record):
+        raise ValueError(f"{path}: not a run record (no schema/run_id/status)")
+    return record
+
+
+def stored_ids(results: Path | str, sweep: str) -> set[str]:
+    """Run ids that already have a record file in the sweep's folder."""
+    folder = Path(results) / sweep
+    return {p.stem for p in folder.glob("*.json")} if folder.is_dir() else set()
+
+
+def load(results: Path | str, sweep: str) -> tuple[list[dict], list[str]]:
+    """All records of a sweep, and one line for each file that was skipped and why."""
+    records, skipped = [], []
+    for path in sorted((Path(results) / sweep).glob("*.json")):
+        try:
+            records.append(read(path))
+        except ValueError as e:
+            skipped.append(str(e))
+    return records, skipped
+
+
+def environment() -> dict:
+    """Backend, device, versions, threads and source commit: what the numbers were measured on."""
+    import keras
+
+    from bench.train import gpu_present
+
+    backend = keras.backend.backend()
+    versions = {name: _version(name) for name in ("keras", "tensorflow", "jax", "torch", "numpy")}
+    return {
+        "backend": backend,
+        "device": _device_name(backend) if gpu_present() else f"cpu: {_cpu_name()}",
+        "gpu": gpu_present(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "versions": {k: v for k, v in versions.items() if v},
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "git_commit": _git_commit(),
+    }
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _device_name(backend: str) -> str:
+    if backend == "torch":
+        import torch
+        return f"gpu: {torch.cuda.get_device_name(0)}"
+    if backend == "jax":
+        import jax
+        return f"gpu: {jax.devices()[0].device_kind}"
+    import tensorflow as tf
+    details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+    return f"gpu: {details.get('device_name', 'unknown')}"
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None

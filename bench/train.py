@@ -1,0 +1,124 @@
+"""Train one model on one task with ``keras.Model.fit``, within a budget, and score it."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from bench.spec import TrainConfig
+from tasks import IGNORE, Final
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class Evaluation:
+    step: int
+    seconds: float
+    loss: float
+    val: float
+
+
+@dataclass
+class TrainResult:
+    history: list[Evaluation] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)  # wall time of every training step, in order
+    steps: int = 0
+    seconds: float = 0.0
+    stop: str = "steps"  # steps | solved | time | diverged
+    diverged_at: int | None = None
+
+
+def loss_for(signature):
+    if isinstance(signature.output, Final) and signature.output.classes is None:
+        return keras.losses.MeanSquaredError()
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE)
+
+
+def resolve_jit(jit_compile: bool | str) -> bool:
+    """``auto``: XLA off on the CPU (small recurrent models measured slower with it here), Keras' choice elsewhere."""
+    if jit_compile != "auto":
+        return bool(jit_compile)
+    return False if not gpu_present() else "auto"
+
+
+def gpu_present() -> bool:
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return bool(tf.config.list_physical_devices("GPU"))
+    if backend == "torch":
+        import torch
+        return torch.cuda.is_available()
+    if backend == "jax":
+        import jax
+        return any(d.platform == "gpu" for d in jax.devices())
+    return False
+
+
+def compile_model(model: keras.Model, signature, config: TrainConfig) -> None:
+    optimizer = keras.optimizers.Adam(config.lr, clipnorm=config.clipnorm)
+    model.compile(optimizer=optimizer, loss=loss_for(signature), jit_compile=resolve_jit(config.jit_compile))
+
+
+def predict(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    return np.concatenate([np.asarray(model.predict_on_batch(x[i : i + batch_size]))
+                           for i in range(0, len(x), batch_size)])
+
+
+class _Monitor(keras.callbacks.Callback):
+    """Times every step, validates every epoch (= ``eval_every`` steps), stops on solved, NaN or time."""
+
+    def __init__(self, task, val, config: TrainConfig, result: TrainResult):
+        super().__init__()
+        self.task, self.val, self.config, self.result = task, val, config, result
+
+    def on_train_begin(self, logs=None):
+        self.start = self.last = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        self.result.step_seconds.append(now - self.last)
+        self.last = now
+        self.result.steps += 1
+        budget = self.config.max_seconds
+        if budget is not None and now - self.start > budget:
+            self.result.stop = "time"
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = float((logs or {}).get("loss", math.nan))
+        step = self.result.steps
+        if not math.isfinite(loss):
+            self.result.stop, self.result.diverged_at = "diverged", step
+            self.model.stop_training = True
+            return
+        x, y = self.val
+        val = self.task.evaluate(y, predict(self.model, x))
+        elapsed = time.perf_counter() - self.start
+        self.result.history.append(Evaluation(step, elapsed, loss, val))
+        if not math.isfinite(val):
+            self.result.stop, self.result.diverged_at = "diverged", step
+            self.model.stop_training = True
+        elif self.config.early_stop and self.task.solved(val):
+            self.result.stop = "solved"
+            self.model.stop_training = True
+        self.last = time.perf_counter()  # validation time is not a training step's time
+
+
+def fit(model: keras.Model, task, config: TrainConfig, seed: int) -> TrainResult:
+    """Train on fresh batches until the step budget, the time budget, or the task is solved."""
+    result = TrainResult()
+    val = task.generate("val", config.val_size, seed=seed)
+    epochs = math.ceil(config.steps / config.eval_every)
+    start = time.perf_counter()
+    model.fit(task.batches(config.batch_size, seed=seed), steps_per_epoch=config.eval_every, epochs=epochs,
+              shuffle=False, verbose=0, callbacks=[_Monitor(task, val, config, result)])
+    result.seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,10 @@
+"""Sequence models behind one registry; add one with a file and ``@register``.
+
+>>> import models, tasks
+>>> model = models.create("lstm", tasks.create("adding", length=50).signature, units=32)
+"""
+
+from models.registry import ModelError, create, entry, list_models, register
+from models import bilstm, gru, lstm, rnn, transformer  # noqa: F401  (registers the built-in models)
+
+__all__ = ["ModelError", "create", "entry", "list_models", "register"]

@@ -1,0 +1,15 @@
+"""GRU (Cho et al. 2014): two gates and no separate cell state."""
+
+import keras
+
+from models.registry import fraction, positive, register
+
+
+@register("gru", cudnn=True)
+def gru(x, *, units: int = 64, layers: int = 1, dropout: float = 0.0):
+    """Keras GRU stack with ``reset_after=True``, the cuDNN-compatible form."""
+    positive(units=units, layers=layers)
+    fraction(dropout=dropout)
+    for _ in range(layers):
+        x = keras.layers.GRU(units, return_sequences=True, dropout=dropout)(x)
+    return x

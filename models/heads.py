@@ -1,0 +1,35 @@
+"""Shared input and output heads: adapt a task's signature to a mixer's ``(batch, time, width)``."""
+
+from __future__ import annotations
+
+import keras
+
+from tasks.base import Features, Final, PerStep, Tokens
+
+EMBED_DIM = 64  # width of the token embedding every model reads
+
+
+def model_input(signature) -> keras.KerasTensor:
+    if isinstance(signature.input, Tokens):
+        return keras.Input((signature.length,), dtype="int32", name="tokens")
+    return keras.Input((signature.length, signature.input.channels), name="features")
+
+
+def embed(inputs, signature):
+    """Tokens get a learned embedding; real features go to the mixer as they are."""
+    if isinstance(signature.input, Tokens):
+        return keras.layers.Embedding(signature.input.vocab, EMBED_DIM, name="embed")(inputs)
+    assert isinstance(signature.input, Features)
+    return inputs
+
+
+def is_per_step(signature) -> bool:
+    return isinstance(signature.output, PerStep)
+
+
+def readout(x, signature):
+    """Logits per step, or the last step's logits (or value, for regression)."""
+    if isinstance(signature.output, Final):
+        x = x[:, -1, :]
+    classes = signature.output.classes
+    return keras.layers.Dense(classes or 1, name="readout")(x)

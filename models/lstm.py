@@ -1,0 +1,30 @@
+"""LSTM (Hochreiter & Schmidhuber 1997) and its stacked form, from Keras' cuDNN-capable layer."""
+
+import keras
+
+from models.registry import ModelError, fraction, positive, register
+
+
+@register("lstm", cudnn=True)
+def lstm(x, *, units: int = 64, layers: int = 1, unit_forget_bias: bool = True,
+         dropout: float = 0.0, recurrent_dropout: float = 0.0):
+    """Keras LSTM stack; forget-gate bias starts at 1 unless ``unit_forget_bias=False``.
+
+    ``recurrent_dropout > 0`` leaves the cuDNN path.
+    """
+    positive(units=units, layers=layers)
+    fraction(dropout=dropout, recurrent_dropout=recurrent_dropout)
+    for _ in range(layers):
+        x = keras.layers.LSTM(units, return_sequences=True, unit_forget_bias=unit_forget_bias,
+                              dropout=dropout, recurrent_dropout=recurrent_dropout)(x)
+    return x
+
+
+@register("stacked_lstm", cudnn=True)
+def stacked_lstm(x, *, units: int = 64, layers: int = 2, unit_forget_bias: bool = True,
+                 dropout: float = 0.0, recurrent_dropout: float = 0.0):
+    """Two or more LSTM layers, each feeding its sequence of states to the next."""
+    if not isinstance(layers, int) or layers < 2:
+        raise ModelError(f"stacked_lstm needs layers >= 2, got {layers!r}")
+    return lstm(x, units=units, layers=layers, unit_forget_bias=unit_forget_bias,
+                dropout=dropout, recurrent_dropout=recurrent_dropout)

@@ -1,0 +1,87 @@
+"""The model registry: ``@register`` a sequence mixer, then ``create`` a full model by name.
+
+A mixer maps ``(batch, time, features)`` to ``(batch, time, units)``. ``create`` wraps it with the
+task's input head and output head (``models.heads``), so every model meets every task the same way
+and a comparison measures the mixer alone. A mixer that takes a keyword ``per_step`` is told
+whether the task wants an output at every step (a Transformer then masks the future).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+
+from models import heads
+
+
+class ModelError(ValueError):
+    """A model was asked for by an unknown name or with impossible hyperparameters."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    mixer: Callable
+    cudnn: bool  # built from Keras layers that can take the cuDNN path
+    doc: str
+
+    @property
+    def defaults(self) -> dict:
+        params = inspect.signature(self.mixer).parameters
+        return {k: p.default for k, p in params.items() if p.kind is p.KEYWORD_ONLY and k != "per_step"}
+
+
+_MODELS: dict[str, ModelEntry] = {}
+
+
+def register(name: str, *, cudnn: bool = False):
+    """Decorator: make mixer ``fn(x, *, **hp) -> x`` available as ``models.create(name, ...)``."""
+
+    def add(fn: Callable) -> Callable:
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} is already registered")
+        doc = (inspect.getdoc(fn) or "").split("\n")[0]
+        _MODELS[name] = ModelEntry(name, fn, cudnn, doc)
+        return fn
+
+    return add
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def entry(name: str) -> ModelEntry:
+    if name not in _MODELS:
+        raise ModelError(f"unknown model {name!r}; valid: {', '.join(list_models())}")
+    return _MODELS[name]
+
+
+def create(name: str, signature, **hp) -> keras.Model:
+    """An uncompiled ``keras.Model`` of mixer ``name`` with heads for the task ``signature``."""
+    model = entry(name)
+    unknown = sorted(set(hp) - set(model.defaults))
+    if unknown:
+        raise ModelError(f"model {name!r} has no hyperparameter {unknown[0]!r}; valid: {', '.join(model.defaults)}")
+    if "per_step" in inspect.signature(model.mixer).parameters:
+        hp = {**hp, "per_step": heads.is_per_step(signature)}
+    inputs = heads.model_input(signature)
+    x = model.mixer(heads.embed(inputs, signature), **hp)
+    return keras.Model(inputs, heads.readout(x, signature), name=name)
+
+
+def positive(**values) -> None:
+    """Raise a ModelError naming the first value that is not a positive integer."""
+    for key, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ModelError(f"{key} must be a positive integer, got {value!r}")
+
+
+def fraction(**values) -> None:
+    """Raise a ModelError naming the first value outside [0, 1)."""
+    for key, value in values.items():
+        if not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ModelError(f"{key} must be in [0, 1), got {value!r}")

@@ -1,0 +1,26 @@
+"""Transformer encoder (Vaswani et al. 2017), pre-norm: every step attends to every other in parallel."""
+
+import keras
+
+from models.layers import SinusoidalPosition
+from models.registry import ModelError, fraction, positive, register
+
+
+@register("transformer")
+def transformer(x, *, d_model: int = 64, heads: int = 4, layers: int = 2, ff_mult: int = 4,
+                dropout: float = 0.0, per_step: bool = True):
+    """Pre-norm encoder blocks with sinusoidal positions; causal when the task outputs per step."""
+    positive(d_model=d_model, heads=heads, layers=layers, ff_mult=ff_mult)
+    fraction(dropout=dropout)
+    if d_model % heads:
+        raise ModelError(f"d_model ({d_model}) must be divisible by heads ({heads})")
+    x = SinusoidalPosition()(keras.layers.Dense(d_model)(x))
+    for _ in range(layers):
+        h = keras.layers.LayerNormalization(epsilon=1e-5)(x)
+        h = keras.layers.MultiHeadAttention(heads, d_model // heads, dropout=dropout)(h, h, use_causal_mask=per_step)
+        x = x + h
+        h = keras.layers.LayerNormalization(epsilon=1e-5)(x)
+        h = keras.layers.Dense(ff_mult * d_model, activation="gelu")(h)
+        h = keras.layers.Dropout(dropout)(keras.layers.Dense(d_model)(h))
+        x = x + h
+    return keras.layers.LayerNormalization(epsilon=1e-5)(x)

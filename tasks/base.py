@@ -1,0 +1,149 @@
+"""What every task shares: its signature, its splits, its metric and its memoryless baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+_SPLIT_SEED_OFFSET = {"train": 0, "val": 1, "test": 2}
+IGNORE = -1  # target label of positions that carry no loss (per-step tasks)
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Integer token inputs in ``[0, vocab)``."""
+
+    vocab: int
+
+
+@dataclass(frozen=True)
+class Features:
+    """Real-valued inputs with ``channels`` features per step."""
+
+    channels: int
+
+
+@dataclass(frozen=True)
+class PerStep:
+    """A class per time step; targets equal to ``IGNORE`` carry no loss."""
+
+    classes: int
+
+
+@dataclass(frozen=True)
+class Final:
+    """One output per sequence: ``classes`` classes, or a real value when ``classes`` is None."""
+
+    classes: int | None = None
+
+
+@dataclass(frozen=True)
+class Signature:
+    """How a task meets a model: shapes in, shapes out, and the distance that matters."""
+
+    length: int  # time steps fed to the model
+    dependency: int  # distance the answer depends on (the x axis of the reports)
+    input: Tokens | Features
+    output: PerStep | Final
+
+
+class TaskError(ValueError):
+    """A task was asked for with impossible parameters."""
+
+
+class Task:
+    """Base class: subclasses set the class attributes and implement ``_sample``.
+
+    ``generate(split, n, seed)`` is deterministic in (parameters, split, n, seed). A sample belongs to
+    exactly one split, decided by a hash of its input, so validation and test sets can never leak
+    into training, whatever the seed.
+    """
+
+    name: ClassVar[str]
+    metric: ClassVar[str]  # name of the headline metric
+    higher_is_better: ClassVar[bool]
+    solved_at: ClassVar[float]  # the metric value at or beyond which the task counts as solved
+
+    @property
+    def params(self) -> dict:
+        """The task's parameters, as accepted by its constructor."""
+        raise NotImplementedError
+
+    @property
+    def signature(self) -> Signature:
+        raise NotImplementedError
+
+    @property
+    def baseline(self) -> float:
+        """The metric a model with no memory achieves."""
+        raise NotImplementedError
+
+    def _sample(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def evaluate(self, y: np.ndarray, prediction: np.ndarray) -> float:
+        """The headline metric of ``prediction`` (the model's raw output) against targets ``y``."""
+        raise NotImplementedError
+
+    def generate(self, split: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` samples ``(x, y)`` of ``split`` (train, val or test), deterministic in ``seed``."""
+        if split not in SPLITS:
+            raise TaskError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+        if n < 1:
+            raise TaskError(f"n must be >= 1, got {n}")
+        rng = np.random.default_rng([seed, _SPLIT_SEED_OFFSET[split], 0x5EED])
+        return self._draw(rng, split, n)
+
+    def batches(self, batch_size: int, seed: int = 0):
+        """An endless stream of fresh training batches."""
+        rng = np.random.default_rng([seed, _SPLIT_SEED_OFFSET["train"], 0xBA7C])
+        while True:
+            yield self._draw(rng, "train", batch_size)
+
+    def _draw(self, rng, split, n):
+        xs, ys, have = [], [], 0
+        while have < n:
+            x, y = self._sample(rng, max(n - have, 16) * 5 // 4 + 8)
+            keep = split_of(x) == split
+            xs.append(x[keep])
+            ys.append(y[keep])
+            have += int(keep.sum())
+        return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+
+    def score(self, value: float) -> float:
+        """Normalise a metric value: 0 is the memoryless baseline, 1 is perfect."""
+        perfect = 1.0 if self.higher_is_better else 0.0
+        return float((value - self.baseline) / (perfect - self.baseline))
+
+    def solved(self, value: float) -> bool:
+        return bool(value >= self.solved_at if self.higher_is_better else value <= self.solved_at)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+
+_HASH_WEIGHTS = np.random.default_rng(20161).integers(1, 2**62, size=1 << 16, dtype=np.uint64) | np.uint64(1)
+
+
+def split_of(x: np.ndarray) -> np.ndarray:
+    """The split each sample belongs to, from a hash of its input: 5 % val, 5 % test, 90 % train."""
+    flat = np.ascontiguousarray(x).reshape(len(x), -1)
+    words = flat.view(np.uint32) if flat.dtype.itemsize == 4 else flat.astype(np.int64).view(np.uint64)
+    words = words.astype(np.uint64)
+    weights = _HASH_WEIGHTS[np.arange(words.shape[1]) % len(_HASH_WEIGHTS)]
+    with np.errstate(over="ignore"):
+        h = (words * weights).sum(axis=1, dtype=np.uint64)
+        h ^= h >> np.uint64(29)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(32)
+    bucket = h % np.uint64(20)
+    return np.where(bucket == 0, "val", np.where(bucket == 1, "test", "train"))
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise TaskError(message)

@@ -1,0 +1,46 @@
+import json
+
+import pytest
+
+from bench import cli
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "--task", "addin", "--model", "lstm"], "unknown task 'addin'; valid: adding, copy, recall"),
+    (["run", "--task", "adding", "--model", "lsm"], "unknown model 'lsm'; valid:"),
+    (["run", "--task", "adding", "--model", "lstm", "--length", "0"], "length must be an integer >= 2"),
+    (["run", "--task", "copy", "--model", "lstm", "--steps", "0"], "train.steps must be an integer >= 1"),
+    (["run", "--task", "copy", "--model", "lstm", "--hp", "width=3"], "no hyperparameter 'width'"),
+    (["run", "--task", "copy", "--model", "lstm", "--param", "pairs"], "expects KEY=VALUE"),
+    (["run", "--task", "copy", "--model", "lstm", "--train", "optimizer=sgd"], "unknown training option"),
+    (["sweep", "no-such-sweep"], "no sweep file or preset 'no-such-sweep'; presets:"),
+    (["report", "no-such-sweep", "--results", "/nonexistent"], "no run records"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(argv, words, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_list_shows_tasks_models_and_defaults(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("copy", "adding", "recall", "rnn", "lstm", "gru", "bilstm", "stacked_lstm", "transformer"):
+        assert f"  {name} " in out
+    assert "units=64" in out and "smoke" in out
+
+
+def test_run_writes_a_complete_record(tmp_path, capsys):
+    argv = ["run", "--task", "adding", "--model", "gru", "--length", "8", "--steps", "40", "--eval-every", "20",
+            "--results", str(tmp_path)]
+    assert cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    record = json.loads(open(summary["record"]).read())
+    for key in ("schema", "run_id", "sweep", "task", "task_params", "dependency", "model", "model_params", "train",
+                "seed", "status", "metrics", "speed", "params", "history", "env", "started_at", "finished_at"):
+        assert key in record, key
+    assert record["sweep"] == "adhoc" and record["status"] == "ok" and record["dependency"] == 8
+    assert record["metrics"]["baseline"] == pytest.approx(1 / 6)
+    assert record["speed"]["step_ms_median"] > 0 and record["params"] > 0
+    assert len(record["history"]) == 2 and record["env"]["backend"] == "tensorflow"
+    assert summary["record"].endswith(f"adhoc/{record['run_id']}.json")

@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+import tasks
+from tasks import IGNORE, Features, Final, PerStep, TaskError, Tokens
+from tasks.base import split_of
+
+
+@pytest.mark.parametrize("name", tasks.list_tasks())
+def test_shapes_match_signature_and_are_deterministic(name):
+    task = tasks.create(name, length=30)
+    sig = task.signature
+    x, y = task.generate("val", 64, seed=3)
+    assert x.shape[:2] == (64, sig.length)
+    if isinstance(sig.input, Tokens):
+        assert x.dtype == np.int32 and 0 <= x.min() and x.max() < sig.input.vocab
+    else:
+        assert x.shape[2] == sig.input.channels
+    if isinstance(sig.output, PerStep):
+        assert y.shape == (64, sig.length) and y.max() < sig.output.classes
+    again = task.generate("val", 64, seed=3)
+    np.testing.assert_array_equal(x, again[0])
+    assert not np.array_equal(x, task.generate("val", 64, seed=4)[0])
+
+
+@pytest.mark.parametrize("name", tasks.list_tasks())
+def test_splits_are_disjoint_by_construction(name):
+    task = tasks.create(name, length=10)
+    for split in ("train", "val", "test"):
+        x, _ = task.generate(split, 200, seed=0)
+        assert (split_of(x) == split).all()
+    batch, _ = next(task.batches(128, seed=0))
+    assert (split_of(batch) == "train").all()
+
+
+def test_copy_layout_and_memoryless_baseline():
+    task = tasks.create("copy", length=15)
+    x, y = task.generate("test", 4000, seed=0)
+    assert x.shape == (4000, 35)
+    assert (x[:, 24] == 9).all() and (x[:, 10:24] == 0).all() and (x[:, 25:] == 0).all()
+    np.testing.assert_array_equal(y[:, -10:], x[:, :10])
+    assert (y[:, :-10] == 0).all()
+    # a model with no memory can only guess a symbol: accuracy 1/8 on the recall positions
+    guess = np.zeros(y.shape + (9,))
+    guess[..., 1] = 1.0
+    assert task.evaluate(y, guess) == pytest.approx(task.baseline, abs=0.01)
+    # ... and its best cross-entropy over all positions is 10 ln 8 / (length + 20)
+    logits = np.where(np.arange(9) == 0, 50.0, 0.0) * np.ones(y.shape + (9,))
+    logits[:, -10:, 0], logits[:, -10:, 1:] = -50.0, 0.0
+    ce = task.extra_metrics(y, logits)
+    assert ce["cross_entropy"] == pytest.approx(ce["cross_entropy_baseline"], rel=1e-3)
+    assert task.signature.dependency == 25
+
+
+def test_copy_bai_fill_uses_delimiters_in_recall_phase():
+    x, _ = tasks.create("copy", length=15, fill="delimiter").generate("val", 10)
+    assert (x[:, 24:] == 9).all()
+
+
+def test_adding_targets_and_baseline():
+    task = tasks.create("adding", length=40)
+    x, y = task.generate("test", 20000, seed=0)
+    marks = x[..., 1]
+    assert (marks.sum(axis=1) == 2).all()
+    assert (marks[:, :20].sum(axis=1) == 1).all()
+    np.testing.assert_allclose(y[:, 0], (x[..., 0] * marks).sum(axis=1), rtol=1e-6)
+    assert isinstance(task.signature.output, Final) and isinstance(task.signature.input, Features)
+    assert task.evaluate(y, np.ones_like(y)) == pytest.approx(task.baseline, rel=0.03)
+    assert task.score(task.baseline) == 0.0 and task.score(0.0) == 1.0
+    anywhere = tasks.create("adding", length=40, markers="anywhere").generate("val", 2000)[0][..., 1]
+    assert (anywhere.sum(axis=1) == 2).all() and (anywhere[:, :20].sum(axis=1) != 1).any()
+
+
+def test_recall_queries_are_answered_by_their_pairs():
+    task = tasks.create("recall", length=12, pairs=3, queries=2)
+    x, y = task.generate("train", 500, seed=1)
+    assert x.shape == (500, 3 * 2 + 12 + 2)
+    asked = y != IGNORE
+    assert (asked.sum(axis=1) == 2).all() and asked[:, -2:].all()
+    for row_x, row_y in zip(x, y):
+        lookup = dict(zip(row_x[0:6:2], row_x[1:6:2]))
+        for key, value in zip(row_x[-2:], row_y[-2:]):
+            assert lookup[key] - 1 - task.keys == value
+    chance = np.random.default_rng(0).random(y.shape + (task.values,))
+    assert task.evaluate(y, chance) == pytest.approx(task.baseline, abs=0.02)
+
+
+@pytest.mark.parametrize("name, params, words", [
+    ("copy", {"length": 0}, "length"),
+    ("adding", {"length": 1}, "length"),
+    ("adding", {"markers": "middle"}, "halves"),
+    ("recall", {"pairs": 40}, "pairs"),
+    ("recall", {"queries": 9}, "queries"),
+    ("copy", {"lenght": 10}, "valid: length, fill"),
+    ("nope", {}, "valid: adding, copy, recall"),
+])
+def test_bad_parameters_name_the_valid_values(name, params, words):
+    with pytest.raises(TaskError, match=words):
+        tasks.create(name, **params)
+
+
+def test_bad_split():
+    with pytest.raises(TaskError, match="train, val, test"):
+        tasks.create("copy").generate("dev", 10)
