@@ -55,10 +55,11 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from bench import record
+    from bench import plugins, record
     from bench.runner import run
     from bench.spec import RunSpec, TrainConfig
 
+    plugins.load(args.plugin)
     train = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
                                 "eval_every": args.eval_every, "max_seconds": args.max_seconds}.items()
              if v is not None}
@@ -79,20 +80,56 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from bench import executors, plugins
     from bench import sweep as sweeps
 
+    if args.scheduler and args.executor != "dask":
+        raise UsageError("--scheduler needs --executor dask")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    refs = plugins.load(args.plugin)
     plan = sweeps.load(args.sweep)
     if args.dry_run:
-        todo = {s.run_id for s in sweeps.pending(plan, args.results)}
-        print(f"sweep {plan.name}: {len(plan.specs)} runs, {len(plan.specs) - len(todo)} stored, {len(todo)} to run")
-        for spec in plan.specs:
-            state = "todo  " if spec.run_id in todo else "stored"
-            print(f"  {state} {spec.run_id} {spec.task} {spec.task_params} {spec.model} {spec.model_params} "
-                  f"seed={spec.seed}")
-        return 0
-    counts = sweeps.run_sweep(plan, args.results, workers=args.workers, timeout=args.timeout)
-    print("summary: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        return _dry_run(plan, args)
+    workers = args.workers or len(executors.gpu_ids()) or max(1, (os.cpu_count() or 2) // 2)
+    options = {"scheduler": args.scheduler} if args.executor == "dask" else {}
+    counts = sweeps.run_sweep(plan, args.results, args.executor, workers, args.timeout, args.retry_failed, refs,
+                              **options)
+    print("summary: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+          + f"; records in {os.path.join(args.results, plan.name)}")
     return 1 if counts.get("failed") else 0
+
+
+def _dry_run(plan, args) -> int:
+    from bench import sweep as sweeps
+
+    rows = sweeps.plan(plan, args.results)
+    todo = sum(sweeps.runs(status, args.retry_failed) for _, status in rows)
+    print(f"sweep {plan.name}: {len(rows)} runs, {len(rows) - todo} stored, {todo} to run "
+          f"(dry run: nothing trains; results in {os.path.join(args.results, plan.name)})")
+    for spec, status in rows:
+        state = "to run" if status is None else f"rerun ({status})" if sweeps.runs(status, args.retry_failed) \
+            else f"stored ({status})"
+        print(f"  {state:18s} {spec.run_id}  {sweeps.describe(spec)}")
+    return 0
+
+
+def cmd_results(args) -> int:
+    from bench import store
+
+    table, skipped = store.table(args.results, args.sweep)
+    for line in skipped:
+        print(f"bench results: skipped {line}", file=sys.stderr)
+    if table.empty:
+        raise UsageError(f"no run records in {os.path.join(args.results, args.sweep)}")
+    if args.format == "parquet" and not args.out:
+        raise UsageError("--format parquet needs --out FILE")
+    text = store.export(table, args.format, args.out)
+    if text is not None:
+        print(text)
+    else:
+        print(f"{len(table)} runs x {len(table.columns)} columns written to {args.out}", file=sys.stderr)
+    return 0
 
 
 def cmd_report(args) -> int:
@@ -124,15 +161,32 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--hp", action="append", metavar="KEY=VALUE", help="model hyperparameter, e.g. units=128")
     r.add_argument("--train", action="append", metavar="KEY=VALUE", help="training option, e.g. clipnorm=null")
     r.add_argument("--results", default="results")
+    r.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
+                   help="import a Python file or module first, so the models and tasks it registers exist")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("sweep", help="run a sweep preset or YAML file, resuming what is stored")
     s.add_argument("sweep", help="preset name (see `bench list`) or path to a YAML file")
     s.add_argument("--results", default="results")
-    s.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
+    s.add_argument("--workers", type=int, default=None,
+                   help="runs at a time (default: one per GPU, else half the CPU cores)")
+    s.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="local: worker processes here; dask: tasks on a Dask cluster")
+    s.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                   help="address of a running Dask scheduler (default: start a LocalCluster of --workers)")
     s.add_argument("--timeout", type=float, default=None, help="seconds per run before it is recorded as timeout")
+    s.add_argument("--retry-failed", action="store_true", help="run failed and timed-out runs again")
+    s.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
+                   help="import a Python file or module (here and in every worker) so its models register")
     s.add_argument("--dry-run", action="store_true", help="print the plan without training")
     s.set_defaults(fn=cmd_sweep)
+
+    res = sub.add_parser("results", help="a sweep's records as one table: one row per run")
+    res.add_argument("sweep")
+    res.add_argument("--results", default="results")
+    res.add_argument("--format", choices=["table", "csv", "parquet"], default="table")
+    res.add_argument("--out", metavar="FILE", help="write here instead of printing (parquet needs it)")
+    res.set_defaults(fn=cmd_results)
 
     rep = sub.add_parser("report", help="figures and tables of a sweep's records")
     rep.add_argument("sweep")

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import socket
 import subprocess
 import tempfile
+import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
 SCHEMA = 1
 STATUSES = ("ok", "diverged", "oom", "timeout", "failed")
+STALE_TMP_S = 3600  # a temp file this old is stale even if a process with its pid exists
 
 
 def now() -> str:
@@ -28,10 +31,10 @@ def write(record: dict, results: Path | str) -> Path:
     """Write ``record`` to ``<results>/<sweep>/<run_id>.json`` atomically (a reader never sees half a file)."""
     path = path_for(results, record["sweep"], record["run_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{record['run_id']}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{record['run_id']}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1, sort_keys=True, allow_nan=False, default=_plain)
+            json.dump(_finite(record), f, indent=1, sort_keys=True, allow_nan=False, default=_plain)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -39,6 +42,43 @@ def write(record: dict, results: Path | str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _finite(value):
+    """``value`` with NaN and infinities as None: strict JSON (a diverged run's history holds NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def clean_stale(results: Path | str, sweep: str) -> list[Path]:
+    """Remove temp files left by a killed driver (its pid is gone, or the file is old); return them."""
+    folder = Path(results) / sweep
+    removed = []
+    for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
+        parts = tmp.name.split(".")  # "", run_id, pid, random, "tmp"
+        pid = int(parts[2]) if len(parts) == 5 and parts[2].isdigit() else None
+        try:
+            if pid is None or not _alive(pid) or time.time() - tmp.stat().st_mtime > STALE_TMP_S:
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _plain(value):
@@ -59,10 +99,14 @@ def read(path: Path | str) -> dict:
     return record
 
 
+def stored(results: Path | str, sweep: str) -> dict[str, str]:
+    """``{run_id: status}`` of the sweep's readable records (an unreadable file does not count as stored)."""
+    return {r["run_id"]: r["status"] for r in load(results, sweep)[0]}
+
+
 def stored_ids(results: Path | str, sweep: str) -> set[str]:
-    """Run ids that already have a record file in the sweep's folder."""
-    folder = Path(results) / sweep
-    return {p.stem for p in folder.glob("*.json")} if folder.is_dir() else set()
+    """Run ids that already have a readable record in the sweep's folder."""
+    return set(stored(results, sweep))
 
 
 def load(results: Path | str, sweep: str) -> tuple[list[dict], list[str]]:

@@ -1,18 +1,22 @@
-"""Sweep files: a small YAML grid of tasks × models × seeds, expanded into RunSpecs."""
+"""Sweep files: a small YAML grid of tasks × models × seeds, expanded into RunSpecs, run and resumed."""
 
 from __future__ import annotations
 
 import itertools
-import time
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+import models
+import tasks
 from bench.spec import RunSpec, SpecError, TrainConfig
 
 PRESETS = Path(__file__).parent / "presets"
-KEYS = {"name", "description", "seeds", "train", "tasks", "models", "overrides"}
+KEYS = ("name", "description", "seeds", "train", "tasks", "models", "overrides")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # a sweep's name is its results folder
+RETRY = ("failed", "timeout")  # statuses that --retry-failed runs again
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,11 @@ def load(name_or_path: str) -> Sweep:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise SpecError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise SpecError(f"{path}: not valid YAML ({where}{getattr(e, 'problem', None) or e})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{path}: cannot read ({e})") from None
     try:
         return expand(data, default_name=path.stem)
     except (ValueError, TypeError) as e:
@@ -50,56 +58,70 @@ def load(name_or_path: str) -> Sweep:
 
 
 def expand(data: dict, default_name: str = "sweep") -> Sweep:
-    """The grid as a list of resolved RunSpecs, in file order."""
+    """The grid as a list of resolved RunSpecs, in file order; errors name the key (``tasks.copy.length``)."""
     if not isinstance(data, dict):
-        raise SpecError("a sweep must be a mapping with keys: " + ", ".join(sorted(KEYS)))
-    unknown = sorted(set(data) - KEYS)
+        raise SpecError(f"a sweep must be a mapping with keys {', '.join(KEYS)}; got {type(data).__name__}")
+    unknown = [k for k in data if k not in KEYS]
     if unknown:
-        raise SpecError(f"unknown key {unknown[0]!r}; valid: {', '.join(sorted(KEYS))}")
-    name = str(data.get("name", default_name))
+        raise SpecError(f"unknown key {unknown[0]!r}; valid: {', '.join(KEYS)}")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not NAME.match(name):
+        raise SpecError(f"name: must be letters, digits, '_', '.' or '-' (it names the results folder), got {name!r}")
+    if not isinstance(data.get("description", ""), str):
+        raise SpecError(f"description: expected text, got {data['description']!r}")
     seeds = _as_list(data.get("seeds", [0]), "seeds")
-    train = _mapping(data.get("train", {}), "train")
-    overrides = _mapping(data.get("overrides", {}), "overrides")
-    task_grid = _mapping(data.get("tasks"), "tasks", required=True)
-    model_grid = _mapping(data.get("models"), "models", required=True)
+    for seed in seeds:
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise SpecError(f"seeds: each seed must be an integer >= 0, got {seed!r}")
+    train = _mapping(data.get("train"), "train")
+    overrides = _mapping(data.get("overrides"), "overrides")
+    task_grid = _mapping(data.get("tasks"), "tasks", required=True, valid=tasks.list_tasks())
+    model_grid = _mapping(data.get("models"), "models", required=True, valid=models.list_models())
+    configs = {model: _train_config(train, "train") for model in model_grid}
     for model, override in overrides.items():
         if model not in model_grid:
             raise SpecError(f"overrides.{model}: not a model of this sweep; models: {', '.join(model_grid)}")
-        _train_config({**train, **_mapping(override, f"overrides.{model}")}, f"overrides.{model}")
-    specs = []
-    for task, task_params in task_grid.items():
-        for task_point in _grid(task_params, f"tasks.{task}"):
-            for model, model_params in model_grid.items():
-                config = _train_config({**train, **overrides.get(model, {})}, f"overrides.{model}" if model in overrides else "train")
-                for model_point in _grid(model_params, f"models.{model}"):
-                    for seed in seeds:
-                        specs.append(RunSpec(task, model, task_point, model_point, config, seed, name).resolved())
-    return Sweep(name, str(data.get("description", "")), specs)
+        configs[model] = _train_config({**train, **_mapping(override, f"overrides.{model}")}, f"overrides.{model}")
+    task_points = {t: [_task_point(t, p, f"tasks.{t}") for p in _grid(params, f"tasks.{t}")]
+                   for t, params in task_grid.items()}
+    model_points = {m: [_model_point(m, p, f"models.{m}") for p in _grid(params, f"models.{m}")]
+                    for m, params in model_grid.items()}
+    specs = {}
+    for task, points in task_points.items():
+        for task_point, model in itertools.product(points, model_grid):
+            for model_point, seed in itertools.product(model_points[model], seeds):
+                spec = RunSpec(task, model, task_point, model_point, configs[model], seed, name).resolved()
+                specs.setdefault(spec.run_id, spec)  # the same point listed twice is one run
+    return Sweep(name, str(data.get("description", "")), list(specs.values()))
 
 
 def _train_config(values: dict, where: str) -> TrainConfig:
     unknown = sorted(set(values) - set(TrainConfig.keys()))
     if unknown:
-        raise SpecError(f"{where}: unknown key {unknown[0]!r}; valid: {', '.join(TrainConfig.keys())}")
-    return TrainConfig(**values)
+        raise SpecError(f"{where}.{unknown[0]}: unknown training option; valid: {', '.join(TrainConfig.keys())}")
+    try:
+        return TrainConfig(**values)
+    except SpecError as e:
+        raise SpecError(f"{where}: {e}") from None
 
 
-def _mapping(value, where: str, required: bool = False) -> dict:
+def _mapping(value, where: str, required: bool = False, valid: list[str] | None = None) -> dict:
     if value is None and not required:
         return {}
     if not isinstance(value, dict) or (required and not value):
-        raise SpecError(f"{where}: expected a non-empty mapping, got {value!r}")
+        hint = f" of {', '.join(valid)}" if valid else ""
+        raise SpecError(f"{where}: expected a non-empty mapping{hint}, got {value!r}")
     return {k: ({} if v is None else v) for k, v in value.items()}
 
 
 def _as_list(value, where: str) -> list:
     values = value if isinstance(value, list) else [value]
     if not values:
-        raise SpecError(f"{where}: empty list")
+        raise SpecError(f"{where}: empty list; give one value or a list of values")
     return values
 
 
-def _grid(params: dict, where: str) -> list[dict]:
+def _grid(params, where: str) -> list[dict]:
     """Every combination of the listed values: {a: [1, 2], b: 3} → [{a: 1, b: 3}, {a: 2, b: 3}]."""
     params = _mapping(params, where)
     keys = list(params)
@@ -107,28 +129,100 @@ def _grid(params: dict, where: str) -> list[dict]:
     return [dict(zip(keys, point)) for point in itertools.product(*choices)]
 
 
-def pending(sweep: Sweep, results: Path | str) -> list[RunSpec]:
-    """Specs of the sweep that have no stored record yet (the same run_id is the same run)."""
+def _task_point(task: str, point: dict, where: str) -> dict:
+    _check_keys(point, _defaults(tasks.defaults, task, where), where, "parameter")
+    try:
+        tasks.create(task, **point)
+    except (ValueError, TypeError) as e:  # the task's own check names the parameter: point the key at it
+        key = next((k for k in point if re.search(rf"\b{re.escape(k)}\b", str(e))), None)
+        raise SpecError(f"{where}{'.' + key if key else ''}: {e}") from None
+    return point
+
+
+def _model_point(model: str, point: dict, where: str) -> dict:
+    _check_keys(point, _defaults(lambda m: models.entry(m).defaults, model, where), where, "hyperparameter")
+    return point
+
+
+def _defaults(lookup, name: str, where: str) -> dict:
+    try:
+        return lookup(name)
+    except ValueError as e:  # unknown task or model: the registry's message names the valid ones
+        raise SpecError(f"{where}: {e}") from None
+
+
+def _check_keys(point: dict, defaults: dict, where: str, kind: str) -> None:
+    """Each key must be a parameter, and each value must have its default's type."""
+    for key, value in point.items():
+        if key not in defaults:
+            raise SpecError(f"{where}.{key}: no {kind} {key!r}; valid: {', '.join(defaults)}")
+        _same_type(value, defaults[key], f"{where}.{key}")
+
+
+_KINDS = ((bool, (bool,), "true or false"), (int, (int,), "an integer"), (float, (int, float), "a number"),
+          (str, (str,), "text"))
+
+
+def _same_type(value, default, where: str) -> None:
+    """A value must have the type of the parameter's default (an int where 64 is, a number where 0.1 is)."""
+    for kind, accepted, words in _KINDS:
+        if type(default) is kind:
+            if not isinstance(value, accepted) or (kind is not bool and isinstance(value, bool)):
+                raise SpecError(f"{where}: expected {words} (default {default!r}), got {value!r}")
+            return
+
+
+def describe(spec: RunSpec) -> str:
+    """A short label: the task with its parameters, the model with the hyperparameters set off default."""
+    task = ",".join(f"{k}={v}" for k, v in spec.task_params.items())
+    try:
+        defaults = models.entry(spec.model).defaults
+    except models.ModelError:
+        defaults = {}
+    hp = ",".join(f"{k}={v}" for k, v in spec.model_params.items() if defaults.get(k, object()) != v)
+    return f"{spec.task}({task}) {spec.model}({hp}) seed {spec.seed}"
+
+
+def plan(sweep: Sweep, results: Path | str) -> list[tuple[RunSpec, str | None]]:
+    """Each spec with the status of its stored record (None: never run)."""
     from bench import record
 
-    done = record.stored_ids(results, sweep.name)
-    return [spec for spec in sweep.specs if spec.run_id not in done]
+    stored = record.stored(results, sweep.name)
+    return [(spec, stored.get(spec.run_id)) for spec in sweep.specs]
 
 
-def run_sweep(sweep: Sweep, results: Path | str, workers: int = 1, timeout: float | None = None,
-              log=print) -> dict[str, int]:
+def runs(status: str | None, retry_failed: bool) -> bool:
+    """Whether a run with this stored status runs (again)."""
+    return status is None or (retry_failed and status in RETRY)
+
+
+def pending(sweep: Sweep, results: Path | str, retry_failed: bool = False) -> list[RunSpec]:
+    """Specs with no stored record (the same run_id is the same run); with ``retry_failed`` also failed/timeout."""
+    return [spec for spec, status in plan(sweep, results) if runs(status, retry_failed)]
+
+
+def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", workers: int = 1,
+              timeout: float | None = None, retry_failed: bool = False, plugins=(), log=print,
+              **options) -> dict[str, int]:
     """Run what is missing, writing each record as it arrives; return the count of each status."""
     from bench import executors, record
+    from bench.progress import Progress
 
-    todo = pending(sweep, results)
-    log(f"sweep {sweep.name}: {len(sweep.specs)} runs, {len(sweep.specs) - len(todo)} stored, {len(todo)} to run")
+    record.clean_stale(results, sweep.name)
+    todo = pending(sweep, results, retry_failed)
+    log(f"sweep {sweep.name}: {len(sweep.specs)} runs, {len(sweep.specs) - len(todo)} stored, {len(todo)} to run"
+        f" ({executor} executor, {workers} worker{'s' * (workers != 1)})")
     counts = dict.fromkeys(record.STATUSES, 0)
-    start = time.perf_counter()
-    for i, rec in enumerate(executors.local(todo, workers=workers, timeout=timeout), 1):
-        record.write(rec, results)
-        counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-        score = rec.get("metrics", {}).get("score")
-        shown = f"score {score:.3f}" if score is not None else rec.get("error") or ""
-        log(f"[{i}/{len(todo)} {time.perf_counter() - start:6.0f}s] {rec['status']:8s} {rec['task']}"
-            f"(length={rec['task_params']['length']}) {rec['model']} seed {rec['seed']}: {shown}")
+    progress = Progress(len(todo))
+    try:
+        for rec in executors.EXECUTORS[executor](todo, workers=workers, timeout=timeout, plugins=plugins,
+                                                 on_start=lambda s: progress.started(s.run_id, describe(s)),
+                                                 **options):
+            record.write(rec, results)
+            counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+            score = (rec.get("metrics") or {}).get("score")
+            shown = f"score {score:.3f}" if score is not None else rec.get("error") or ""
+            progress.finished(rec["run_id"], f"{rec['status']:8s} {describe(RunSpec.from_dict(rec))}: {shown}")
+    finally:
+        progress.close()
     return counts

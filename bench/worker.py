@@ -1,17 +1,34 @@
-"""Entry point of a fresh worker process: ``python -m bench.worker SPEC_JSON OUT_PATH``.
+"""Entry point of a fresh worker process: ``python -m bench.worker SPEC_JSON OUT_PATH [PLUGIN ...]``.
 
-Runs one spec and writes its record to OUT_PATH; the driver, not the worker, stores it.
+Imports the plugins, runs one spec and writes its record to OUT_PATH; the driver, not the worker, stores it.
+A worker whose parent dies (a driver killed with SIGKILL) exits instead of training on as an orphan.
 """
 
 import json
+import os
 import sys
+import threading
+import time
+
+
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """Exit as soon as the process that started this worker (its pid in BENCH_PARENT_PID) is gone."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def main(argv=None) -> int:
-    spec_json, out_path = argv or sys.argv[1:]
+    spec_json, out_path, *plugin_refs = argv or sys.argv[1:]
+    _exit_with_parent(int(os.environ.get("BENCH_PARENT_PID", os.getppid())))
+    from bench import plugins
     from bench.runner import run
     from bench.spec import RunSpec
 
+    plugins.load(plugin_refs)
     record = run(RunSpec.from_dict(json.loads(spec_json)))
     with open(out_path, "w") as f:
         json.dump(record, f, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))

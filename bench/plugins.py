@@ -1,0 +1,58 @@
+"""User plugins: a Python file or module imported before a run, so the models and tasks it registers exist.
+
+``bench sweep my.yaml --plugin my_models.py`` imports ``my_models.py`` in the driver (to validate the sweep)
+and in every worker process (to run it); a module name (``--plugin mypkg.models``) works the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from bench.spec import SpecError
+
+
+def resolve(refs) -> list[str]:
+    """Each plugin as a worker can import it: a file as its absolute path, a module as its name."""
+    return [str(Path(ref).resolve()) if _is_file(ref) else ref for ref in refs or ()]
+
+
+def load(refs) -> list[str]:
+    """Import every plugin once (importing again is a no-op); return their resolved names."""
+    resolved = resolve(refs)
+    for ref in resolved:
+        _import(ref)
+    return resolved
+
+
+def _is_file(ref: str) -> bool:
+    return ref.endswith(".py") or "/" in ref or Path(ref).is_file()
+
+
+def _import(ref: str) -> None:
+    try:
+        if not _is_file(ref):
+            importlib.import_module(ref)
+            return
+        path = Path(ref)
+        if not path.is_file():
+            raise SpecError(f"--plugin {ref}: no such file")
+        name = f"bench_plugin_{path.stem}_{hashlib.sha1(ref.encode()).hexdigest()[:8]}"
+        if name in sys.modules:
+            return
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    except SpecError:
+        raise
+    except Exception as e:
+        lines = [line for line in str(e).splitlines() if line.strip()] or [""]
+        raise SpecError(f"--plugin {ref}: import failed ({type(e).__name__}: {lines[-1]})") from None
