@@ -84,7 +84,9 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
         configs[model] = _train_config({**train, **_mapping(override, f"overrides.{model}")}, f"overrides.{model}")
     task_points = {t: [_task_point(t, p, f"tasks.{t}") for p in _grid(params, f"tasks.{t}")]
                    for t, params in task_grid.items()}
-    model_points = {m: [_model_point(m, p, f"models.{m}") for p in _grid(params, f"models.{m}")]
+    first_task, first_points = next(iter(task_points.items()))
+    signature = tasks.create(first_task, **first_points[0]).signature
+    model_points = {m: [_model_point(m, p, f"models.{m}", signature) for p in _grid(params, f"models.{m}")]
                     for m, params in model_grid.items()}
     specs = {}
     for task, points in task_points.items():
@@ -101,8 +103,8 @@ def _train_config(values: dict, where: str) -> TrainConfig:
         raise SpecError(f"{where}.{unknown[0]}: unknown training option; valid: {', '.join(TrainConfig.keys())}")
     try:
         return TrainConfig(**values)
-    except SpecError as e:
-        raise SpecError(f"{where}: {e}") from None
+    except SpecError as e:  # TrainConfig names the option as train.X: name where it was set
+        raise SpecError(str(e).replace("train.", f"{where}.", 1)) from None
 
 
 def _mapping(value, where: str, required: bool = False, valid: list[str] | None = None) -> dict:
@@ -111,7 +113,7 @@ def _mapping(value, where: str, required: bool = False, valid: list[str] | None 
     if not isinstance(value, dict) or (required and not value):
         hint = f" of {', '.join(valid)}" if valid else ""
         raise SpecError(f"{where}: expected a non-empty mapping{hint}, got {value!r}")
-    return {k: ({} if v is None else v) for k, v in value.items()}
+    return value
 
 
 def _as_list(value, where: str) -> list:
@@ -131,17 +133,32 @@ def _grid(params, where: str) -> list[dict]:
 
 def _task_point(task: str, point: dict, where: str) -> dict:
     _check_keys(point, _defaults(tasks.defaults, task, where), where, "parameter")
+    _naming_key(lambda: tasks.create(task, **point), point, where)
+    return point
+
+
+def _model_point(model: str, point: dict, where: str, signature) -> dict:
+    """Check the hyperparameters by building the model once (for the sweep's first task): a bad value fails now.
+
+    Other errors of the build (a bug in a plugin's model, no memory) are left to the run, which records them.
+    """
+    _check_keys(point, _defaults(lambda m: models.entry(m).defaults, model, where), where, "hyperparameter")
     try:
-        tasks.create(task, **point)
-    except (ValueError, TypeError) as e:  # the task's own check names the parameter: point the key at it
+        _naming_key(lambda: models.create(model, signature, **point), point, where)
+    except SpecError:
+        raise
+    except Exception:  # noqa: BLE001 - recorded as the run's status instead
+        pass
+    return point
+
+
+def _naming_key(build, point: dict, where: str) -> None:
+    """Call ``build``; its error, which names the bad parameter, is prefixed with that parameter's key."""
+    try:
+        build()
+    except (ValueError, TypeError) as e:
         key = next((k for k in point if re.search(rf"\b{re.escape(k)}\b", str(e))), None)
         raise SpecError(f"{where}{'.' + key if key else ''}: {e}") from None
-    return point
-
-
-def _model_point(model: str, point: dict, where: str) -> dict:
-    _check_keys(point, _defaults(lambda m: models.entry(m).defaults, model, where), where, "hyperparameter")
-    return point
 
 
 def _defaults(lookup, name: str, where: str) -> dict:

@@ -1,0 +1,132 @@
+"""Sweep files, dry-run plans and the results table: no training, so these run in seconds."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from bench import cli, record, store, sweep
+
+VALID = """
+name: files
+seeds: [0, 1]
+train: {steps: 10}
+tasks:
+  copy: {length: [5, 10]}
+models:
+  lstm: {units: 8}
+"""
+
+
+@pytest.mark.parametrize("text, words", [
+    ("sedes: [0]\ntasks: {copy: {}}\nmodels: {lstm: {}}", "unknown key 'sedes'; valid: name, description, seeds"),
+    ("train: {stpes: 10}\ntasks: {copy: {}}\nmodels: {lstm: {}}", "train.stpes: unknown training option; valid: steps"),
+    ("train: {lr: -1}\ntasks: {copy: {}}\nmodels: {lstm: {}}", "train.lr must be a number > 0, got -1"),
+    ("tasks: {cpy: {length: 5}}\nmodels: {lstm: {}}", "tasks.cpy: unknown task 'cpy'; valid: adding, copy, recall"),
+    ("tasks: {copy: {}}\nmodels: {lsm: {}}", "models.lsm: unknown model 'lsm'; valid: "),
+    ("tasks: {copy: {lenght: 5}}\nmodels: {lstm: {}}", "tasks.copy.lenght: no parameter 'lenght'; valid: length, fill"),
+    ("tasks: {copy: {}}\nmodels: {lstm: {unit: 8}}", "models.lstm.unit: no hyperparameter 'unit'; valid: units,"),
+    ("tasks: {copy: {}}\nmodels: {lstm: {units: eight}}", "models.lstm.units: expected an integer (default 64), got 'eight'"),
+    ("tasks: {copy: {}}\nmodels: {lstm: {units: [8, true]}}", "models.lstm.units: expected an integer (default 64), got True"),
+    ("tasks: {copy: {length: 0}}\nmodels: {lstm: {}}", "tasks.copy.length: copy: length must be an integer >= 1, got 0"),
+    ("tasks: {copy: {fill: zeros}}\nmodels: {lstm: {}}", "tasks.copy.fill: copy: unknown fill 'zeros'; valid: "),
+    ("tasks: {copy: {}}\nmodels: {transformer: {d_model: 10, heads: 3}}", "models.transformer.d_model: d_model (10) must be divisible by heads (3)"),
+    ("tasks: {copy: {length: []}}\nmodels: {lstm: {}}", "tasks.copy.length: empty list"),
+    ("seeds: []\ntasks: {copy: {}}\nmodels: {lstm: {}}", "seeds: empty list"),
+    ("seeds: [0, -1]\ntasks: {copy: {}}\nmodels: {lstm: {}}", "seeds: each seed must be an integer >= 0, got -1"),
+    ("tasks: {copy: {}}\nmodels: [lstm, gru]", "models: expected a non-empty mapping of "),
+    ("tasks: {}\nmodels: {lstm: {}}", "tasks: expected a non-empty mapping of adding, copy, recall, got {}"),
+    ("tasks: copy\nmodels: {lstm: {}}", "tasks: expected a non-empty mapping"),
+    ("tasks: {copy: {}}\nmodels: {lstm: {}}\noverrides: {gru: {lr: 0.1}}", "overrides.gru: not a model of this sweep; models: lstm"),
+    ("tasks: {copy: {}}\nmodels: {lstm: {}}\noverrides: {lstm: {steps: 0}}", "overrides.lstm.steps must be an integer >= 1"),
+    ("name: a/b\ntasks: {copy: {}}\nmodels: {lstm: {}}", "name: must be letters, digits"),
+    ("tasks: {copy: [\nmodels: {lstm: {}}", "not valid YAML (line "),
+    ("- copy\n- lstm", "a sweep must be a mapping with keys name, description"),
+    ("", "a sweep must be a mapping with keys"),
+])
+def test_each_invalid_sweep_file_gives_one_line_naming_file_and_key(tmp_path, capsys, text, words):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert cli.main(["sweep", str(path), "--dry-run", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"{path}: " in err and words in err, err
+
+
+def test_a_missing_preset_names_the_presets(capsys):
+    assert cli.main(["sweep", "no-such-preset", "--dry-run"]) == 2
+    assert "no sweep file or preset 'no-such-preset'; presets: " in capsys.readouterr().err
+
+
+def test_a_python_object_tag_is_refused_not_run(tmp_path, capsys):
+    path = tmp_path / "evil.yaml"
+    path.write_text("name: !!python/object/apply:os.system ['echo owned']\ntasks: {copy: {}}\nmodels: {lstm: {}}")
+    assert cli.main(["sweep", str(path), "--dry-run"]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+def _fake(spec, status):
+    return {"schema": record.SCHEMA, "run_id": spec.run_id, **spec.to_dict(), "status": status, "error": None}
+
+
+def test_dry_run_plan_shows_stored_and_retried_runs(tmp_path, capsys):
+    path = tmp_path / "files.yaml"
+    path.write_text(VALID)
+    plan = sweep.load(str(path))
+    assert len(plan.specs) == 4 and len({s.run_id for s in plan.specs}) == 4
+    record.write(_fake(plan.specs[0], "ok"), tmp_path)
+    record.write(_fake(plan.specs[1], "failed"), tmp_path)
+    record.write(_fake(plan.specs[2], "timeout"), tmp_path)
+    assert cli.main(["sweep", str(path), "--dry-run", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("sweep files: 4 runs, 3 stored, 1 to run (dry run")
+    assert [line.split()[0] for line in out[1:]] == ["stored", "stored", "stored", "to"]
+    assert cli.main(["sweep", str(path), "--dry-run", "--retry-failed", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("sweep files: 4 runs, 1 stored, 3 to run")
+    assert "rerun (failed)" in out[2] and "rerun (timeout)" in out[3] and plan.specs[1].run_id in out[2]
+    assert sweep.pending(plan, tmp_path, retry_failed=True) == plan.specs[1:]
+
+
+def test_results_table_flattens_old_new_and_skips_foreign_files(tmp_path, capsys):
+    folder = tmp_path / "mix"
+    folder.mkdir()
+    new = {"schema": 1, "run_id": "a1", "sweep": "mix", "task": "copy", "task_params": {"length": 5},
+           "model": "lstm", "seed": 0, "status": "ok", "metrics": {"score": 0.5, "extra": {"x": 1}},
+           "history": [{"step": 1}], "speed": {"step_ms_median": 2.0}}
+    old = {"schema": 0, "run_id": "b2", "task": "adding", "model": "gru", "status": "diverged"}
+    (folder / "a1.json").write_text(json.dumps(new))
+    (folder / "b2.json").write_text(json.dumps(old))
+    (folder / "junk.json").write_text("{half")
+    (folder / "foreign.json").write_text(json.dumps({"hello": "world"}))
+    (folder / ".a1.123.x.tmp").write_text("{half")
+    out = tmp_path / "mix.csv"
+    assert cli.main(["results", "mix", "--results", str(tmp_path), "--format", "csv", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "junk.json" in err and "foreign.json" in err and ".tmp" not in err
+    table = pd.read_csv(out)
+    assert list(table.run_id) == ["a1", "b2"] and "history" not in table.columns
+    assert table["metrics.extra.x"].tolist()[0] == 1 and pd.isna(table["metrics.score"][1])
+    assert table["task_params.length"].tolist()[0] == 5 and pd.isna(table["task_params.length"][1])
+    frame, skipped = store.table(tmp_path, "mix")
+    assert frame.shape == table.shape and len(skipped) == 2
+    parquet = tmp_path / "mix.parquet"
+    assert cli.main(["results", "mix", "--results", str(tmp_path), "--format", "parquet", "--out", str(parquet)]) == 0
+    assert pd.read_parquet(parquet).shape == table.shape
+    assert cli.main(["results", "mix", "--results", str(tmp_path)]) == 0
+    assert "metrics.score" in capsys.readouterr().out
+    assert cli.main(["results", "none", "--results", str(tmp_path)]) == 2
+    assert "no run records in" in capsys.readouterr().err
+
+
+def test_stale_temp_files_are_cleaned_and_live_ones_kept(tmp_path):
+    import os
+
+    folder = tmp_path / "s"
+    folder.mkdir()
+    dead = folder / ".abc.999999999.x1.tmp"
+    live = folder / f".abc.{os.getpid()}.x2.tmp"
+    dead.write_text("{")
+    live.write_text("{")
+    assert record.clean_stale(tmp_path, "s") == [dead]
+    assert live.exists() and not dead.exists()
