@@ -159,3 +159,13 @@ def test_cli_report_of_missing_sweep_is_one_line(tmp_path, capsys):
     assert cli.main(["report", "nothing", "--results", str(tmp_path)]) == 2
     assert "no run records" in capsys.readouterr().err
 
+
+
+def test_paper_preset_covers_tasks_lengths_models_and_seeds():
+    from bench import sweep
+
+    plan = sweep.load("paper")
+    grid = {(s.task, s.task_params["length"]) for s in plan.specs}
+    assert {t for t, _ in grid} == {"adding", "copy", "recall"} and len(grid) >= 15
+    assert {s.model for s in plan.specs} == {"rnn", "lstm", "gru", "bilstm", "stacked_lstm", "transformer"}
+    assert {s.seed for s in plan.specs} >= {0, 1, 2} and all(s.train.max_seconds for s in plan.specs)

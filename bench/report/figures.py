@@ -82,7 +82,9 @@ def log_axes(ax, x=True, y=False, ticks=None) -> None:
         ax.xaxis.set_minor_formatter(NullFormatter())
     if y:
         ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        low, high = ax.get_ylim()
+        narrow = low > 0 and high / low < 100  # under two decades: label 1, 2, 5 of each
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if narrow else (1.0,)))
         ax.yaxis.set_major_formatter(plain)
         ax.yaxis.set_minor_formatter(NullFormatter())
 
