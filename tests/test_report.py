@@ -102,7 +102,7 @@ def test_findings_and_headline_come_from_the_numbers(built):
     findings = index.split("## Findings")[1].split("## ")[0]
     assert "**adding**: lstm and transformer solve dependency 80" in findings
     assert "next: rnn at 20 (4.0× shorter)" in findings
-    assert "LSTM solves up to 80, the RNN up to 20" in findings
+    assert "longest dependency solved: LSTM 80, RNN 20" in findings
     assert "Transformer training step time relative to LSTM: 2.00×" in findings
     assert "Protocol: Best lr per (task, length, model) chosen on validation" in index
     headline = index.split("## Longest dependency solved")[1].split("## ")[0]

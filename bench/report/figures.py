@@ -120,7 +120,7 @@ def score_vs_dependency(df, colours, folder) -> list[str]:
             log_axes(ax, ticks=_ticks(data, "dependency"))
             ax.set_ylim(-0.15, 1.08)
             ax.set_xlabel("dependency length (steps)")
-            ax.set_ylabel("test score (0 = memoryless, 1 = perfect)")
+            ax.set_ylabel("normalised test score")
     _legend(fig, axes, colours, df.variant[df.status == "ok"])
     return save(fig, folder, "score_vs_dependency")
 

@@ -63,7 +63,7 @@ def lstm_vs_rnn(df: pd.DataFrame) -> list[str]:
         scores = [ok.score[(ok.variant == v) & (ok.dependency == dep)].mean() for v in (lstm, rnn)]
         solved = [table.loc[task].get(v) for v in (lstm, rnn)]
         text = ["none" if s is None or math.isnan(s) else _length(s) for s in solved]
-        out.append(f"**{task}**: LSTM solves up to {text[0]}, the RNN up to {text[1]}; at dependency "
+        out.append(f"**{task}**: longest dependency solved: LSTM {text[0]}, RNN {text[1]}; at dependency "
                    f"{_length(dep)} mean test scores are {scores[0]:.2f} (LSTM) and {scores[1]:.2f} (RNN).")
     return out
 
@@ -100,7 +100,7 @@ def gradients(grad: pd.DataFrame) -> list[str]:
     column = "init: far / near"
     if table.empty or column not in table:
         return []
-    parts = [f"{model} {ratio}" for (task, dep, model), ratio in table[column].dropna().items()
+    parts = [f"{task} {model} {ratio}" for (task, dep, model), ratio in table[column].dropna().items()
              if model.split("(")[0] in ("rnn", "lstm", "gru")]
     return [f"At initialisation, ‖∂L/∂x_t‖ at the farthest input over the nearest: {'; '.join(parts)}."] if parts else []
 
