@@ -29,7 +29,7 @@ def test_lstm_learns_short_adding_problem():
 
 def test_diverging_run_is_recorded_as_diverged():
     rec = run(RunSpec("adding", "rnn", {"length": 10}, {"units": 16},
-                      TrainConfig(steps=200, eval_every=20, lr=1e12, clipnorm=None), seed=0))
+                      TrainConfig(steps=100, eval_every=20, lr=1e20, clipnorm=None), seed=0))
     assert rec["status"] == "diverged" and "NaN" in rec["error"]
 
 

@@ -1,0 +1,137 @@
+"""Reports: run records → one tidy DataFrame → figures (PNG + SVG) and Markdown tables under reports/<sweep>/.
+
+``build(sweep)`` reads only records (it never trains), and writes the same bytes from the same records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from bench import record
+from bench.report import figures, tables
+from bench.report.findings import findings
+from bench.report.dataframe import best_hyperparameters, frame, gradient_frame, history_frame, tuned_keys
+
+__all__ = ["build", "frame"]
+
+
+def _figure(title: str, files: list[str], caption: tuple[str, str], table: str, note: str = "") -> list[str]:
+    png, svg = files
+    return [f"## {title}", "", caption[0] + "  ", caption[1] + (f" {note}" if note else ""), "",
+            f"![{title}]({png})", "", f"[SVG]({svg})", "", table, ""]
+
+
+def _environment(records: list[dict]) -> list[str]:
+    """Device, backend and versions the records were measured with (each distinct value once)."""
+    seen: dict[str, set] = {}
+    for r in records:
+        env = r.get("env") if isinstance(r.get("env"), dict) else {}
+        for key in ("device", "backend", "python", "cpu_count", "git_commit"):
+            if env.get(key) is not None:
+                seen.setdefault(key, set()).add(str(env[key]))
+        for name, version in (env.get("versions") or {}).items():
+            seen.setdefault(name, set()).add(str(version))
+    if not seen:
+        return ["(no environment in the records)"]
+    return [f"- {key}: {', '.join(sorted(values))}" for key, values in seen.items()]
+
+
+def _status_line(df: pd.DataFrame) -> str:
+    counts = df.status.value_counts().sort_index()
+    return f"{len(df)} runs; statuses: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+
+
+def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str, folder: Path) -> None:
+    """Every figure and table of ``df`` into ``folder``, and index.md showing them."""
+    tuned = [k.removeprefix("train.") for k in tuned_keys(df)]
+    note = (f"Best {', '.join(tuned)} per (task, length, model) chosen on validation, scored on test."
+            if tuned else "")
+    best = best_hyperparameters(df)
+    grad, hist = gradient_frame(best), history_frame(best)
+    colours = figures.palette(df.variant)
+    tasks = figures._tasks(best)
+    with plt.rc_context(figures.STYLE):
+        out = [f"# Sweep `{sweep}`", "", _status_line(df) + ".", ""]
+        out += ["## Findings", ""] + [f"- {line}" for line in findings(best, grad)] + [""]
+        if note:
+            out += [f"Protocol: {note}", ""]
+        out += ["## Longest dependency solved", "",
+                "The largest dependency length at which a model is solved in at least half of its seeds "
+                "(— : none of the tested lengths). The suite's headline table.", "",
+                tables.markdown(tables.longest_solved_table(best)), ""]
+        out += _figure("1. Score versus dependency length", figures.score_vs_dependency(best, colours, folder),
+                       ("Normalised test score (0 = memoryless baseline, dashed; 1 = perfect) against dependency "
+                        "length, log axis.", "Lines: mean over seeds of finished runs; bands and ± : 95 % interval."),
+                       tables.markdown(tables.score_table(best)), note)
+        out += _figure("2. Time to solve", figures.time_to_solve(best, colours, folder),
+                       ("Training seconds (top) and steps (bottom) until validation first reached the task's "
+                        "solved threshold.", "Crosses: unsolved runs, drawn at the budget they spent."),
+                       tables.markdown(tables.time_to_solve_table(best)), note)
+        out += _figure("3. Training speed", figures.speed(best, colours, folder),
+                       ("Median steady-state training step time (top) and training tokens/s (bottom) against "
+                        "sequence length, log–log.", "Table: median step time in ms."),
+                       tables.markdown(tables.median_table(best, "step_ms")))
+        out += _figure("4. Achieved GFLOP/s", figures.gflops(best, colours, folder),
+                       ("Analytic FLOPs of a training step over its measured time, against sequence length.",
+                        "Dashed: the machine's measured dense matmul throughput (roofline)."),
+                       tables.markdown(tables.median_table(best, "achieved_gflops")))
+        out += _figure("5. Peak memory", figures.memory(best, colours, folder),
+                       ("Peak memory of a run against sequence length, log–log (GPU allocator peak, or the "
+                        "worker's RSS growth on the CPU).", "Crosses at the top: runs that ran out of memory (oom)."),
+                       tables.markdown(tables.memory_table(best)))
+        out += _figure("6. Gradient flow", figures.gradient_flow(grad, tasks, colours, folder),
+                       ("‖∂L/∂x_t‖ against distance from the loss, at initialisation (left) and after training "
+                        "(right), on a fixed batch.", "The vanishing gradient, measured: a falling curve cannot "
+                        "carry credit across the dependency. Table: farthest over nearest."),
+                       tables.markdown(tables.gradient_table(grad)))
+        points = figures.cost_points(best)
+        out += _figure("7. Accuracy versus cost", figures.accuracy_vs_cost(points, tasks, colours, folder),
+                       ("Mean test score over all lengths and seeds against mean training seconds per run, a "
+                        "point per model.", "Line: the Pareto front (no other model is both cheaper and better)."),
+                       tables.markdown(tables.cost_table(points)), note)
+        out += _figure("8. Learning curves", figures.learning_curves(hist, tasks, colours, folder),
+                       ("Validation score against training step, mean over seeds, at the longest dependency "
+                        "some model solved.", "Curves end where runs stopped: solved, out of steps or of time."),
+                       tables.markdown(tables.learning_table(hist)), note)
+        out += _figure("9. Length extrapolation", figures.extrapolation(best, colours, folder),
+                       ("Test score against test length for models trained at one length (task parameter "
+                        "`test_length`).", "Empty unless the sweep tests at lengths other than it trains at."),
+                       tables.markdown(tables.extrapolation_table(best), "(no run sets `test_length`)"), note)
+    out += ["## 10. Run status", "", "Runs per status and model, every run of the sweep (failures stay "
+            "visible).", "", tables.markdown(tables.status_table(df)), ""]
+    out += ["## 11. Ablations", "", "Mean test score per variant, for model families with variants.", ""]
+    ablations = tables.ablation_tables(best)
+    for family, table in ablations.items():
+        out += [f"### {family}", "", tables.markdown(table), ""]
+    if not ablations:
+        out += ["(no model family with variants in this sweep)", ""]
+    failed = df[df.status.isin(["failed", "oom", "timeout", "diverged"]) & df.error.notna()]
+    if len(failed):
+        out += ["## Errors", ""] + [f"- `{r.run_id}` {r.task} {r.variant} dependency {int(r.dependency) if r.dependency == r.dependency else '?'}"
+                                    f" seed {int(r.seed) if r.seed == r.seed else '?'}: {r.status}: {r.error}"
+                                    for r in failed.itertuples()] + [""]
+    if skipped:
+        out += ["## Skipped files", ""] + [f"- {s}" for s in skipped] + [""]
+    out += ["## Environment", ""] + _environment(records) + [""]
+    (folder / "index.md").write_text("\n".join(out))
+
+
+def build(sweep: str, results: Path | str = "results", out: Path | str = "reports") -> Path:
+    """Write reports/<sweep>/ from the records of the sweep; return the folder."""
+    records, skipped = record.load(results, sweep)
+    if not records:
+        raise FileNotFoundError(f"no run records for sweep {sweep!r} under {Path(results) / sweep}")
+    folder = Path(out) / sweep
+    folder.mkdir(parents=True, exist_ok=True)
+    records = sorted(records, key=lambda r: str(r.get("run_id")))
+    skipped = [_relative(s, Path(results)) for s in skipped]
+    write(frame(records), records, skipped, sweep, folder)
+    return folder
+
+
+def _relative(line: str, results: Path) -> str:
+    """A skipped-file line with the results folder left out, so the report does not depend on where it ran."""
+    return line.replace(str(results) + "/", "")

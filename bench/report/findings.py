@@ -1,0 +1,110 @@
+"""Findings stated from the numbers: sentences computed from the run frame, never written by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from bench.report import tables
+
+
+def _variant_of(df: pd.DataFrame, model: str) -> str | None:
+    """The (first, sorted) variant of ``model`` in the frame, or None when the sweep has no such model."""
+    names = sorted(df.variant[df.model == model].unique())
+    return names[0] if names else None
+
+
+def _length(value: float) -> str:
+    return str(int(value))
+
+
+def longest(df: pd.DataFrame) -> list[str]:
+    """Per task: which model solves the longest dependency, and by what margin over the next model."""
+    table = tables.longest_solved(df)
+    out = []
+    for task, row in table.iterrows():
+        tested = sorted(df.dependency[df.task == task].dropna().unique())
+        span = f"tested {_length(tested[0])}–{_length(tested[-1])}" if tested else "none tested"
+        solved = row.dropna()
+        if solved.empty:
+            out.append(f"**{task}**: no model solved any tested dependency ({span}) in at least half its seeds.")
+            continue
+        top = solved.max()
+        winners = sorted(solved.index[solved == top])
+        rest = solved[solved < top]
+        if rest.empty:
+            others = sorted(set(row.index) - set(winners))
+            margin = (f"; {', '.join(others)} solved none" if others else "") if len(winners) < len(row) else \
+                "; every model reaches it"
+        else:
+            second = rest.max()
+            margin = (f"; next: {', '.join(sorted(rest.index[rest == second]))} at {_length(second)} "
+                      f"({top / second:.1f}× shorter)")
+        limit = " (the longest tested)" if tested and top == tested[-1] else ""
+        out.append(f"**{task}**: {' and '.join(winners)} solve{'s' if len(winners) == 1 else ''} dependency "
+                   f"{_length(top)}{limit}{margin} ({span}).")
+    return out
+
+
+def lstm_vs_rnn(df: pd.DataFrame) -> list[str]:
+    """LSTM against the vanilla RNN: longest dependency solved, and mean score at the longest shared length."""
+    lstm, rnn = _variant_of(df, "lstm"), _variant_of(df, "rnn")
+    if not lstm or not rnn:
+        return []
+    table = tables.longest_solved(df)
+    out = []
+    for task in table.index:
+        ok = df[(df.task == task) & (df.status == "ok")]
+        shared = sorted(set(ok.dependency[ok.variant == lstm]) & set(ok.dependency[ok.variant == rnn]))
+        if not shared:
+            continue
+        dep = shared[-1]
+        scores = [ok.score[(ok.variant == v) & (ok.dependency == dep)].mean() for v in (lstm, rnn)]
+        solved = [table.loc[task].get(v) for v in (lstm, rnn)]
+        text = ["none" if s is None or math.isnan(s) else _length(s) for s in solved]
+        out.append(f"**{task}**: longest dependency solved: LSTM {text[0]}, RNN {text[1]}; at dependency "
+                   f"{_length(dep)} mean test scores are {scores[0]:.2f} (LSTM) and {scores[1]:.2f} (RNN).")
+    return out
+
+
+def _ratio(df: pd.DataFrame, column: str, a: str, b: str) -> list[tuple[float, float]]:
+    """(sequence length, median a / median b of ``column``) at every (task, length) both were measured."""
+    have = df[df[column].notna() & df.variant.isin([a, b])]
+    med = have.groupby(["task", "seq_length", "variant"])[column].median().unstack("variant")
+    if a not in med or b not in med:
+        return []
+    ratio = (med[a] / med[b]).dropna()
+    return sorted((length, r) for (_, length), r in ratio.items())
+
+
+def transformer_cost(df: pd.DataFrame) -> list[str]:
+    """What a Transformer's training step and memory cost relative to an LSTM's, at matched lengths."""
+    tf, lstm = _variant_of(df, "transformer"), _variant_of(df, "lstm")
+    if not tf or not lstm:
+        return []
+    out = []
+    for column, what in (("step_ms", "training step time"), ("peak_bytes", "peak memory")):
+        pairs = _ratio(df, column, tf, lstm)
+        if not pairs:
+            continue
+        short, long_ = pairs[0], pairs[-1]
+        out.append(f"Transformer {what} relative to LSTM: {short[1]:.2f}× at length {_length(short[0])}, "
+                   f"{long_[1]:.2f}× at length {_length(long_[0])} (median over runs).")
+    return out
+
+
+def gradients(grad: pd.DataFrame) -> list[str]:
+    """How much of the gradient survives from the nearest to the farthest input, at initialisation."""
+    table = tables.gradient_table(grad)
+    column = "init: far / near"
+    if table.empty or column not in table:
+        return []
+    parts = [f"{task} {model} {ratio}" for (task, dep, model), ratio in table[column].dropna().items()
+             if model.split("(")[0] in ("rnn", "lstm", "gru")]
+    return [f"At initialisation, ‖∂L/∂x_t‖ at the farthest input over the nearest: {'; '.join(parts)}."] if parts else []
+
+
+def findings(df: pd.DataFrame, grad: pd.DataFrame) -> list[str]:
+    lines = longest(df) + lstm_vs_rnn(df) + transformer_cost(df) + gradients(grad)
+    return lines or ["No finished runs to draw findings from."]

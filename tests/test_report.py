@@ -1,0 +1,171 @@
+"""The report from synthetic but valid run records: every figure and table, reproducible, tolerant of gaps."""
+
+import json
+import re
+
+import pytest
+
+from bench import cli, record, report
+from bench.report import dataframe as frames
+from bench.report import tables
+
+TASKS = {"adding": (1 / 6, False, "mse"), "copy": (1 / 8, True, "recall_accuracy")}
+ENV = {"backend": "tensorflow", "device": "cpu: test", "versions": {"keras": "3.15.1"}, "python": "3.11.7"}
+
+
+def make(task, model, length, seed, *, score, lr=3e-3, status="ok", measured=True, units=64, **extra):
+    """A run record as the runner writes it; ``measured`` adds the optional measurement fields."""
+    baseline, higher, metric = TASKS[task]
+    perfect = 1.0 if higher else 0.0
+    value = baseline + score * (perfect - baseline)
+    solved = score >= 0.95
+    steps = 400 if solved else 1000
+    r = {
+        "schema": 1, "run_id": f"{task}-{model}-{length}-{seed}-{lr}-{units}", "sweep": "synth", "task": task,
+        "task_params": {"length": length}, "dependency": length, "length": length, "model": model,
+        "model_params": {"units": units}, "train": {"steps": 1000, "lr": lr, "batch_size": 64}, "seed": seed,
+        "status": status, "error": None if status == "ok" else f"{status} happened", "env": ENV,
+        "params": 1000 * units, "steps": steps, "train_seconds": steps * length / 1000,
+        "speed": {"step_ms_median": length * (2.0 if model == "transformer" else 1.0), "tokens_per_s": 64000 / length},
+        "history": [{"step": s, "seconds": s / 100, "loss": 1.0, "val": baseline + score * (perfect - baseline) * s / steps}
+                    for s in range(100, steps + 1, 100)],
+    }
+    if status == "ok":
+        r["metrics"] = {"metric": metric, "value": value, "baseline": baseline, "score": score, "solved": solved,
+                        "higher_is_better": higher, "val": value, "steps_to_solve": steps if solved else None,
+                        "seconds_to_solve": steps / 100 if solved else None}
+    if measured:
+        decay = 0.5 if model == "rnn" else 0.99
+        r.update({"memory": {"peak_bytes": 2**20 * length, "kind": "rss"}, "flops_per_step": 1e6 * length,
+                  "roofline_gflops": 300.0, "state_size": 2 * units, "grad_norm": {"median": 1.5},
+                  "gradient_flow": {"init": {"distance": [1, 4, 16], "norm": [1.0, decay**4, decay**16]},
+                                    "final": {"1": 1.0, "4": decay**2, "16": decay**8}}})
+    r.update(extra)
+    return r
+
+
+def sweep_records():
+    """Two tasks × three models × three lengths × two seeds × two learning rates, with gaps and failures."""
+    out = []
+    for task in TASKS:
+        for model, reach in (("rnn", 20), ("lstm", 80), ("transformer", 80)):
+            for length in (10, 20, 80):
+                for seed in (0, 1):
+                    for lr in (1e-3, 3e-3):
+                        good = length <= reach and lr == 3e-3
+                        out.append(make(task, model, length, seed, lr=lr, score=0.99 if good else 0.2 + 0.01 * seed,
+                                        measured=model != "transformer" or length < 80))
+    out += [make("adding", "lstm", 160, 0, score=0, status="oom"), make("adding", "rnn", 160, 0, score=0, status="diverged"),
+            make("copy", "lstm", 160, 0, score=0, status="failed", measured=False)]
+    return out
+
+
+def write_sweep(tmp_path, records):
+    for r in records:
+        record.write(r, tmp_path / "results")
+    (tmp_path / "results" / "synth" / "junk.json").write_text("{not json")
+    return tmp_path / "results"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    results = write_sweep(tmp, sweep_records())
+    folder = report.build("synth", results, tmp / "reports")
+    first = {p.name: p.read_bytes() for p in folder.iterdir()}
+    report.build("synth", results, tmp / "reports")
+    return folder, first
+
+
+def test_every_figure_is_written_and_shown(built):
+    folder, _ = built
+    index = (folder / "index.md").read_text()
+    pngs = sorted(p.name for p in folder.glob("*.png"))
+    assert len(pngs) >= 9
+    for png in pngs:
+        assert f"]({png})" in index and (folder / png).stat().st_size > 1000
+        assert (folder / png.replace(".png", ".svg")).is_file()
+    assert "junk.json" in index and "cpu: test" in index and "3.15.1" in index
+
+
+def test_regeneration_is_byte_identical(built):
+    folder, first = built
+    again = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert again.keys() == first.keys()
+    changed = [name for name in first if first[name] != again[name]]
+    assert not changed, changed
+
+
+def test_findings_and_headline_come_from_the_numbers(built):
+    folder, _ = built
+    index = (folder / "index.md").read_text()
+    findings = index.split("## Findings")[1].split("## ")[0]
+    assert "**adding**: lstm and transformer solve dependency 80" in findings
+    assert "next: rnn at 20 (4.0× shorter)" in findings
+    assert "longest dependency solved: LSTM 80, RNN 20" in findings
+    assert "Transformer training step time relative to LSTM: 2.00×" in findings
+    assert "Protocol: Best lr per (task, length, model) chosen on validation" in index
+    headline = index.split("## Longest dependency solved")[1].split("## ")[0]
+    assert re.search(r"\| adding\s+\| 10, 20, 80, 160\s+\|\s+80 \|\s+20 \|\s+80 \|", headline), headline
+
+
+def test_best_learning_rate_is_chosen_on_validation():
+    df = frames.frame(sweep_records())
+    assert frames.tuned_keys(df) == ["train.lr"]
+    best = frames.best_hyperparameters(df)
+    ok = best[(best.status == "ok") & (best.model == "lstm") & (best.dependency == 20)]
+    assert set(ok["train.lr"]) == {3e-3} and len(ok) == 4  # two tasks × two seeds
+
+
+def test_statuses_and_errors_are_visible(built):
+    folder, _ = built
+    index = (folder / "index.md").read_text()
+    status = index.split("## 10. Run status")[1].split("## ")[0]
+    assert re.search(r"\| lstm\s+\|\s+24 \|\s+0 \|\s+1 \|\s+0 \|\s+1 \|\s+26 \|", status), status
+    assert "oom happened" in index and "diverged happened" in index
+    assert "(no model family with variants in this sweep)" in index
+
+
+def test_gridded_model_hyperparameters_make_variants_and_ablations():
+    df = frames.frame(sweep_records() + [make("copy", "lstm", 80, 0, score=0.9, units=128)])
+    assert {"lstm(units=64)", "lstm(units=128)", "rnn"} <= set(df.variant)
+    ablation = tables.ablation_tables(df)
+    assert list(ablation) == ["lstm"]
+    assert list(ablation["lstm"].columns) == ["lstm(units=128)", "lstm(units=64)"]
+
+
+def test_records_without_measurements_do_not_crash(tmp_path):
+    bare = [make("adding", m, 10, 0, score=0.5, measured=False) for m in ("rnn", "lstm")]
+    for r in bare:
+        for key in ("speed", "history"):
+            r.pop(key)
+    folder = report.build("synth", write_sweep(tmp_path, bare), tmp_path / "reports")
+    index = (folder / "index.md").read_text()
+    assert index.count("(no data)") >= 4 and "## 6. Gradient flow" in index
+
+
+def test_accessors_read_every_curve_shape():
+    assert frames.curve({"distance": [4, 1], "norm": [0.1, 1.0]}) == [(1.0, 1.0), (4.0, 0.1)]
+    assert frames.curve({"1": 1.0, "2": None}) == [(1.0, 1.0)]
+    assert frames.curve([[1, 2.0], [3, 4.0]]) == [(1.0, 2.0), (3.0, 4.0)]
+    assert frames.curve([0.5, 0.25]) == [(0.0, 0.5), (1.0, 0.25)]
+    assert frames.curve("garbage") == []
+    assert frames.grad_norm({"history": [{"grad_norm": 1.0}, {"grad_norm": 3.0}]}) == 2.0
+    assert frames.achieved_gflops({"flops_per_step": 2e9, "speed": {"step_ms_median": 1000.0}}) == 2.0
+    assert tables.mean_ci([1.0, 1.0, 1.0]) == (1.0, 0.0)
+
+
+def test_cli_report_of_missing_sweep_is_one_line(tmp_path, capsys):
+    assert cli.main(["report", "nothing", "--results", str(tmp_path)]) == 2
+    assert "no run records" in capsys.readouterr().err
+
+
+
+def test_paper_preset_covers_tasks_lengths_models_and_seeds():
+    from bench import sweep
+
+    plan = sweep.load("paper")
+    grid = {(s.task, s.task_params["length"]) for s in plan.specs}
+    assert {t for t, _ in grid} == {"adding", "copy", "recall"} and len(grid) >= 15
+    assert {s.model for s in plan.specs} == {"rnn", "lstm", "gru", "bilstm", "stacked_lstm", "transformer"}
+    assert {s.seed for s in plan.specs} >= {0, 1, 2} and all(s.train.max_seconds for s in plan.specs)
