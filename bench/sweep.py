@@ -197,7 +197,7 @@ def describe(spec: RunSpec) -> str:
     except models.ModelError:
         defaults = {}
     hp = ",".join(f"{k}={v}" for k, v in spec.model_params.items() if defaults.get(k, object()) != v)
-    return f"{spec.task}({task}) {spec.model}({hp}) seed {spec.seed}"
+    return f"{spec.task}({task}) {spec.model}{f'({hp})' if hp else ''} seed {spec.seed}"
 
 
 def plan(sweep: Sweep, results: Path | str) -> list[tuple[RunSpec, str | None]]:

@@ -130,3 +130,19 @@ def test_stale_temp_files_are_cleaned_and_live_ones_kept(tmp_path):
     live.write_text("{")
     assert record.clean_stale(tmp_path, "s") == [dead]
     assert live.exists() and not dead.exists()
+
+
+def test_progress_is_plain_lines_off_a_terminal_and_a_live_line_on_one():
+    import io
+
+    from bench.progress import Progress
+
+    for live in (False, True):
+        out = io.StringIO()
+        progress = Progress(2, out, live=live)
+        progress.started("a", "copy(length=5) lstm seed 0")
+        progress.finished("a", "ok copy lstm")
+        progress.close()
+        text = out.getvalue()
+        assert "[1/2 done, 0:00 elapsed, eta 0:00] ok copy lstm\n" in text
+        assert ("running: copy(length=5) lstm seed 0" in text and "\r" in text) == live
