@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from bench.measure import NormAdam, gpu_present
 from bench.spec import TrainConfig
 from tasks import IGNORE, Final
 
@@ -23,6 +24,9 @@ class Evaluation:
     seconds: float
     loss: float
     val: float
+    grad_norm: float | None = None  # global gradient norm before clipping, at the last step
+    grad_norm_max: float | None = None  # largest since the previous evaluation
+    clipped_steps: int | None = None  # steps so far at which clipping changed the gradient
 
 
 @dataclass
@@ -48,22 +52,8 @@ def resolve_jit(jit_compile: bool | str) -> bool:
     return False if not gpu_present() else "auto"
 
 
-def gpu_present() -> bool:
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-        return bool(tf.config.list_physical_devices("GPU"))
-    if backend == "torch":
-        import torch
-        return torch.cuda.is_available()
-    if backend == "jax":
-        import jax
-        return any(d.platform == "gpu" for d in jax.devices())
-    return False
-
-
 def compile_model(model: keras.Model, signature, config: TrainConfig) -> None:
-    optimizer = keras.optimizers.Adam(config.lr, clipnorm=config.clipnorm)
+    optimizer = NormAdam(config.lr, clipnorm=config.clipnorm)
     model.compile(optimizer=optimizer, loss=loss_for(signature), jit_compile=resolve_jit(config.jit_compile))
 
 
@@ -102,7 +92,8 @@ class _Monitor(keras.callbacks.Callback):
         x, y = self.val
         val = self.task.evaluate(y, predict(self.model, x))
         elapsed = time.perf_counter() - self.start
-        self.result.history.append(Evaluation(step, elapsed, loss, val))
+        norms = self.model.optimizer.read_norms() if isinstance(self.model.optimizer, NormAdam) else {}
+        self.result.history.append(Evaluation(step, elapsed, loss, val, **norms))
         if not math.isfinite(val):
             self.result.stop, self.result.diverged_at = "diverged", step
             self.model.stop_training = True
