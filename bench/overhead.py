@@ -17,11 +17,11 @@ def one_round(task, build, config, steps: int, harness_first: bool) -> tuple[flo
     """
     import keras
 
-    from bench.train import compile_model, fit
+    from bench.train import compile_model, fit, loss_for, resolve_jit
 
     plain = build()
     plain.compile(keras.optimizers.Adam(config.lr, clipnorm=config.clipnorm),
-                  compile_loss(task), jit_compile=_jit(config))
+                  loss_for(task.signature), jit_compile=resolve_jit(config.jit_compile, plain))
     plain.fit(task.batches(config.batch_size), steps_per_epoch=3, epochs=1, verbose=0)  # compile
     harness = build()
     compile_model(harness, task.signature, config)
@@ -39,16 +39,6 @@ def one_round(task, build, config, steps: int, harness_first: bool) -> tuple[flo
         h = time_harness()
         return time_plain(), h
     return time_plain(), time_harness()
-
-
-def compile_loss(task):
-    from bench.train import loss_for
-    return loss_for(task.signature)
-
-
-def _jit(config):
-    from bench.train import resolve_jit
-    return resolve_jit(config.jit_compile)
 
 
 def _replace(config, **changes):

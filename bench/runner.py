@@ -11,7 +11,7 @@ import models
 import tasks
 from bench import measure, record
 from bench.spec import RunSpec
-from bench.train import compile_model, fit, predict, resolve_jit
+from bench.train import compile_model, fit, predict
 
 
 def run(spec: RunSpec) -> dict:
@@ -52,7 +52,7 @@ def _train_and_score(spec: RunSpec) -> dict:
         "state_size": models.state_size(spec.model, signature, **spec.model_params),
         "flops_per_step": flops_per_step,
         "cudnn": measure.cudnn_status(model),
-        "jit_compile": resolve_jit(train.jit_compile),
+        "jit_compile": model.jit_compile,  # the effective value Keras compiled with
         "threads": measure.threads(),
         "history": [vars(e) for e in result.history],
         "speed": measure.speed(result.step_seconds, train.batch_size, signature.length, flops_per_step),

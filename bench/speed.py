@@ -96,8 +96,8 @@ def _time_model(config, keras, measure, resolve_jit) -> dict:
     for layer in model._flatten_layers(include_self=False, recursive=True):
         if hasattr(layer, "use_cudnn"):
             layer.use_cudnn = config.use_cudnn
-    jit = resolve_jit(config.jit_compile)
-    model.compile(keras.optimizers.SGD(1e-6), "mse", jit_compile=jit)
+    model.compile(keras.optimizers.SGD(1e-6), "mse", jit_compile=resolve_jit(config.jit_compile, model))
+    jit = model.jit_compile
     rng = np.random.default_rng(0)
     x = rng.standard_normal((config.batch, config.length, config.input_width), dtype=np.float32)
     y = rng.standard_normal((config.batch, 1), dtype=np.float32)
@@ -197,7 +197,7 @@ def with_generic(configs: list) -> list:
 
 def table(records: list[dict]) -> str:
     """One line per record: times, memory, GFLOP/s under both FLOP conventions, and status."""
-    head = (f"{'model':12s} {'H':>5s} {'N':>4s} {'T':>5s} {'cudnn':>5s} {'fwd ms':>9s} {'p10-p90':>15s} "
+    head = (f"{'model':12s} {'H':>5s} {'N':>4s} {'T':>5s} {'cudnn':>5s} {'xla':>5s} {'fwd ms':>9s} {'p10-p90':>15s} "
             f"{'f+b ms':>9s} {'p10-p90':>15s} {'comp s':>6s} {'peak MiB':>8s} {'GF/s full':>9s} "
             f"{'GF/s DB':>8s} {'roof':>6s}  status")
     lines = [head]
@@ -207,7 +207,7 @@ def table(records: list[dict]) -> str:
         spread = lambda d: f"{d['p10_ms']:.2f}-{d['p90_ms']:.2f}" if d else "-"  # noqa: E731
         num = lambda v, fmt: format(v, fmt) if v is not None else format("-", ">" + fmt.split(".")[0])  # noqa: E731
         lines.append(
-            f"{r['model']:12s} {r['units']:5d} {r['batch']:4d} {r['length']:5d} {str(r['use_cudnn']):>5s} "
+            f"{r['model']:12s} {r['units']:5d} {r['batch']:4d} {r['length']:5d} {str(r['use_cudnn']):>5s} {str(r.get('jit_compile', '-')):>5s} "
             f"{num(f.get('median_ms'), '9.2f')} {spread(f):>15s} {num(t.get('median_ms'), '9.2f')} "
             f"{spread(t):>15s} {num(t.get('compile_ms') and t['compile_ms'] / 1000, '6.1f')} "
             f"{num(mem and mem / 2**20, '8.1f')} {num(g.get('train'), '9.1f')} {num(g.get('deepbench_train'), '8.1f')} "

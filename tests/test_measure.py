@@ -119,3 +119,24 @@ def test_run_record_carries_every_measurement():
         assert speed[key] > 0, key
     assert speed["timed_steps"] >= 20
     assert {"grad_norm", "grad_norm_max", "clipped_steps"} <= set(rec["history"][-1])
+
+
+def test_auto_xla_on_the_cpu_only_for_wide_recurrent_layers():
+    from bench.train import resolve_jit
+    sig = tasks.create("adding", length=6).signature
+    assert resolve_jit("auto", models.create("lstm", sig, units=128)) is True
+    assert resolve_jit("auto", models.create("gru", sig, units=64)) is False
+    assert resolve_jit("auto", models.create("transformer", sig, d_model=128, heads=2)) is False
+    assert resolve_jit(True) is True and resolve_jit(False, models.create("lstm", sig, units=256)) is False
+
+
+def test_speed_benchmark_records_one_tiny_configuration(tmp_path):
+    from bench import cli, record
+    argv = ["speed", "--models", "lstm", "--units", "8", "--batch", "4", "--lengths", "16", "--min-steps", "3",
+            "--min-seconds", "0", "--warmup", "0", "--results", str(tmp_path), "--sweep", "tiny"]
+    assert cli.main(argv) == 0
+    (rec,), skipped = record.load(tmp_path, "tiny")
+    assert rec["status"] == "ok" and rec["forward"]["steps"] == rec["train"]["steps"] == 3
+    assert rec["train"]["p10_ms"] <= rec["train"]["median_ms"] <= rec["train"]["p90_ms"]
+    assert rec["flops"]["deepbench_forward"] == 2 * 4 * 16 * 4 * 8**2 and rec["gflops"]["train"] > 0
+    assert cli.main(["speed", "--models", "lstmm"]) == 2
