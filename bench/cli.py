@@ -141,6 +141,46 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{flag} expects comma-separated positive integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise UsageError(f"{flag} expects comma-separated positive integers, got {text!r}")
+    return values
+
+
+def cmd_speed(args) -> int:
+    import models
+    from bench import speed
+    from bench.measure import gpu_present
+
+    if args.overhead:
+        from bench import overhead
+        return overhead.main([])
+    options = {"min_steps": args.min_steps, "min_seconds": args.min_seconds, "warmup": args.warmup,
+               "jit_compile": _value(args.jit), "sweep": args.sweep}
+    if options["jit_compile"] not in (True, False, "auto"):
+        raise UsageError(f"--jit must be true, false or auto, got {args.jit!r}")
+    if args.preset == "deepbench":
+        configs = speed.deepbench(**options)
+    else:
+        names = [m.strip() for m in args.models.split(",") if m.strip()]
+        for name in names:
+            models.entry(name)  # ModelError names the valid ones
+        configs = speed.grid(names, _ints(args.units, "--units"), _ints(args.batch, "--batch"),
+                             _ints(args.lengths, "--lengths"), input_width=args.input_width, **options)
+    if args.generic or gpu_present():
+        configs = speed.with_generic(configs)
+    records = []
+    for rec in speed.run_configs(configs, args.results, timeout=args.timeout):
+        records.append(rec)
+        print(speed.table([rec]).splitlines()[-1], flush=True)
+    print(speed.table(records))
+    return 1 if any(r["status"] == "failed" for r in records) else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark LSTM against its alternatives.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -187,6 +227,24 @@ def parser() -> argparse.ArgumentParser:
     res.add_argument("--format", choices=["table", "csv", "parquet"], default="table")
     res.add_argument("--out", metavar="FILE", help="write here instead of printing (parquet needs it)")
     res.set_defaults(fn=cmd_results)
+
+    sp = sub.add_parser("speed", help="time forward and forward+backward steps per model, width, batch and length")
+    sp.add_argument("--models", default="lstm,gru,transformer")
+    sp.add_argument("--units", default="256", help="hidden sizes (d_model for the Transformer), comma-separated")
+    sp.add_argument("--batch", default="64", help="batch sizes, comma-separated")
+    sp.add_argument("--lengths", default="64,256,1024,4096", help="sequence lengths, comma-separated")
+    sp.add_argument("--input-width", type=int, default=64, help="features per step fed to the model")
+    sp.add_argument("--preset", choices=["deepbench"], help="DeepBench's RNN training configurations instead")
+    sp.add_argument("--min-steps", type=int, default=30, help="timed steps (or --min-seconds, whichever first)")
+    sp.add_argument("--min-seconds", type=float, default=2.0)
+    sp.add_argument("--warmup", type=int, default=3, help="untimed calls after the first (compile) call")
+    sp.add_argument("--jit", default="auto", help="jit_compile: true, false or auto")
+    sp.add_argument("--generic", action="store_true", help="also time LSTM/GRU with use_cudnn=False (on by GPU)")
+    sp.add_argument("--overhead", action="store_true", help="harness step time vs plain model.fit instead")
+    sp.add_argument("--sweep", default="speed", help="records go to RESULTS/SWEEP/")
+    sp.add_argument("--results", default="results")
+    sp.add_argument("--timeout", type=float, default=600, help="seconds per configuration")
+    sp.set_defaults(fn=cmd_speed)
 
     rep = sub.add_parser("report", help="figures and tables of a sweep's records")
     rep.add_argument("sweep")

@@ -124,7 +124,7 @@ def environment() -> dict:
     """Backend, device, versions, threads and source commit: what the numbers were measured on."""
     import keras
 
-    from bench.train import gpu_present
+    from bench.measure import gpu_present
 
     backend = keras.backend.backend()
     versions = {name: _version(name) for name in ("keras", "tensorflow", "jax", "torch", "numpy")}

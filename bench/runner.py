@@ -6,15 +6,12 @@ import time
 import traceback
 
 import keras
-import numpy as np
 
 import models
 import tasks
-from bench import record
+from bench import measure, record
 from bench.spec import RunSpec
-from bench.train import compile_model, fit, predict, resolve_jit
-
-WARMUP_STEPS = 10  # steps left out of the steady-state step time (tracing, compilation, caches)
+from bench.train import compile_model, fit, predict
 
 
 def run(spec: RunSpec) -> dict:
@@ -39,22 +36,38 @@ def run(spec: RunSpec) -> dict:
 def _train_and_score(spec: RunSpec) -> dict:
     keras.utils.set_random_seed(spec.seed)
     task = tasks.create(spec.task, **spec.task_params)
-    signature = task.signature
+    signature, train = task.signature, spec.train
+    memory = measure.MemoryProbe().start()
     model = models.create(spec.model, signature, **spec.model_params)
-    compile_model(model, signature, spec.train)
-    result = fit(model, task, spec.train, spec.seed)
+    compile_model(model, signature, train)
+    flow_batch = task.generate("val", measure.FLOW_BATCH, seed=spec.seed) if train.gradient_flow else None
+    flow = {"init": _flow(model, signature, flow_batch)} if flow_batch else None
+    result = fit(model, task, train, spec.seed)
+    flops = models.forward_flops(spec.model, signature, train.batch_size, **spec.model_params)
+    flops_per_step = 3 * flops if flops else None
     out = {
         "dependency": signature.dependency,
         "length": signature.length,
         "params": int(model.count_params()),
-        "cudnn": {"eligible": models.entry(spec.model).cudnn},
-        "jit_compile": resolve_jit(spec.train.jit_compile),
+        "state_size": models.state_size(spec.model, signature, **spec.model_params),
+        "flops_per_step": flops_per_step,
+        "cudnn": measure.cudnn_status(model),
+        "jit_compile": model.jit_compile,  # the effective value Keras compiled with
+        "threads": measure.threads(),
         "history": [vars(e) for e in result.history],
-        "speed": _speed(result, spec.train.batch_size, signature.length),
+        "speed": measure.speed(result.step_seconds, train.batch_size, signature.length, flops_per_step),
         "stop": result.stop,
         "steps": result.steps,
         "train_seconds": round(result.seconds, 3),
     }
+    out["speed"]["roofline_gflops"] = round(measure.roofline_gflops(), 1)
+    if result.stop != "diverged":
+        x, _ = task.generate("test", train.batch_size, seed=spec.seed)
+        out["speed"].update(measure.inference_latency(model, x))
+    if flow is not None and result.stop != "diverged":
+        flow["final"] = _flow(model, signature, flow_batch)
+    out["gradient_flow"] = flow
+    out["memory"] = memory.result()
     if result.stop == "diverged":
         out["status"] = "diverged"
         out["error"] = f"loss became NaN or infinite by step {result.diverged_at}"
@@ -80,19 +93,9 @@ def _metrics(task, model, spec, result) -> dict:
     }
 
 
-def _speed(result, batch_size: int, length: int) -> dict:
-    steps = np.asarray(result.step_seconds) * 1000.0
-    if len(steps) == 0:
-        return {}
-    steady = steps[min(WARMUP_STEPS, len(steps) - 1) :] if len(steps) > 1 else steps
-    median = float(np.median(steady))
-    q1, q3 = np.percentile(steady, [25, 75])
-    return {
-        "first_step_ms": round(float(steps[0]), 3),
-        "step_ms_median": round(median, 4), "step_ms_iqr": round(float(q3 - q1), 4),
-        "timed_steps": int(len(steady)),
-        "tokens_per_s": round(batch_size * length / (median / 1000.0), 1),
-    }
+def _flow(model, signature, batch) -> dict:
+    x, y = batch
+    return measure.gradient_flow(model, measure.flow_loss(signature), x, y)
 
 
 def _is_oom(error: BaseException) -> bool:

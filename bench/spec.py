@@ -28,6 +28,7 @@ class TrainConfig:
     max_seconds: float | None = None  # wall-clock budget for training
     early_stop: bool = True  # stop once the validation metric reaches the task's solved threshold
     jit_compile: bool | str = "auto"  # "auto": the harness picks per backend and device
+    gradient_flow: bool = True  # measure ‖∂L/∂x_t‖ over t at initialisation and after training
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "val_size", "test_size"):
@@ -40,6 +41,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or value <= 0):
                 raise SpecError(f"train.{name} must be a number > 0 or null, got {value!r}")
+        if not isinstance(self.gradient_flow, bool):
+            raise SpecError(f"train.gradient_flow must be true or false, got {self.gradient_flow!r}")
         if self.jit_compile not in (True, False, "auto"):
             raise SpecError(f"train.jit_compile must be true, false or auto, got {self.jit_compile!r}")
 

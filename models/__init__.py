@@ -4,7 +4,7 @@
 >>> model = models.create("lstm", tasks.create("adding", length=50).signature, units=32)
 """
 
-from models.registry import ModelError, create, entry, list_models, register
+from models.registry import ModelError, create, entry, forward_flops, list_models, register, state_size
 from models import bilstm, gru, lstm, rnn, transformer  # noqa: F401  (registers the built-in models)
 
-__all__ = ["ModelError", "create", "entry", "list_models", "register"]
+__all__ = ["ModelError", "create", "entry", "forward_flops", "list_models", "register", "state_size"]

@@ -2,10 +2,20 @@
 
 import keras
 
-from models.registry import fraction, positive, register
+from models.registry import fraction, positive, recurrent_flops, register
 
 
-@register("bilstm", cudnn=True)
+def flops(batch, length, width, *, units, **_):
+    """Two LSTMs, each 2·B·T·4H·(D+H); outputs 2H wide."""
+    one, _ = recurrent_flops(batch, length, width, units, 1, gates=4)
+    return 2 * one, 2 * units
+
+
+def state(length, *, units, **_):
+    return 4 * units
+
+
+@register("bilstm", cudnn=True, flops=flops, state=state)
 def bilstm(x, *, units: int = 64, dropout: float = 0.0, per_step: bool = True):
     """Keras Bidirectional(LSTM). For a final output it reads each direction's last state."""
     positive(units=units)

@@ -2,10 +2,19 @@
 
 import keras
 
-from models.registry import fraction, positive, register
+from models.registry import fraction, positive, recurrent_flops, register
 
 
-@register("gru", cudnn=True)
+def flops(batch, length, width, *, units, layers, **_):
+    """Three gates per layer (update, reset, candidate): 2·B·T·3H·(D+H)."""
+    return recurrent_flops(batch, length, width, units, layers, gates=3)
+
+
+def state(length, *, units, layers, **_):
+    return units * layers
+
+
+@register("gru", cudnn=True, flops=flops, state=state)
 def gru(x, *, units: int = 64, layers: int = 1, dropout: float = 0.0):
     """Keras GRU stack with ``reset_after=True``, the cuDNN-compatible form."""
     positive(units=units, layers=layers)

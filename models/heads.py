@@ -23,6 +23,17 @@ def embed(inputs, signature):
     return inputs
 
 
+def mixer_width(signature) -> int:
+    """Features per step the mixer reads: the embedding width for tokens, the channels otherwise."""
+    return EMBED_DIM if isinstance(signature.input, Tokens) else signature.input.channels
+
+
+def readout_flops(signature, batch: int, width: int) -> float:
+    """FLOPs of the readout Dense: 2·B·(T or 1)·width·outputs."""
+    steps = signature.length if is_per_step(signature) else 1
+    return 2.0 * batch * steps * width * (signature.output.classes or 1)
+
+
 def is_per_step(signature) -> bool:
     return isinstance(signature.output, PerStep)
 

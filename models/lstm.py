@@ -2,10 +2,20 @@
 
 import keras
 
-from models.registry import ModelError, fraction, positive, register
+from models.registry import ModelError, fraction, positive, recurrent_flops, register
 
 
-@register("lstm", cudnn=True)
+def flops(batch, length, width, *, units, layers, **_):
+    """Four gates per layer: 2·B·T·4H·(D+H) forward."""
+    return recurrent_flops(batch, length, width, units, layers, gates=4)
+
+
+def state(length, *, units, layers, **_):
+    """Hidden and cell state: 2H per layer."""
+    return 2 * units * layers
+
+
+@register("lstm", cudnn=True, flops=flops, state=state)
 def lstm(x, *, units: int = 64, layers: int = 1, unit_forget_bias: bool = True,
          dropout: float = 0.0, recurrent_dropout: float = 0.0):
     """Keras LSTM stack; forget-gate bias starts at 1 unless ``unit_forget_bias=False``.
@@ -20,7 +30,7 @@ def lstm(x, *, units: int = 64, layers: int = 1, unit_forget_bias: bool = True,
     return x
 
 
-@register("stacked_lstm", cudnn=True)
+@register("stacked_lstm", cudnn=True, flops=flops, state=state)
 def stacked_lstm(x, *, units: int = 64, layers: int = 2, unit_forget_bias: bool = True,
                  dropout: float = 0.0, recurrent_dropout: float = 0.0):
     """Two or more LSTM layers, each feeding its sequence of states to the next."""

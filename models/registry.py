@@ -27,6 +27,8 @@ class ModelEntry:
     mixer: Callable
     cudnn: bool  # built from Keras layers that can take the cuDNN path
     doc: str
+    flops: Callable | None = None  # (batch, length, width, **hp) -> (forward FLOPs of the mixer, output width)
+    state: Callable | None = None  # (length, **hp) -> floats of recurrent state (or KV cache) per sequence
 
     @property
     def defaults(self) -> dict:
@@ -37,14 +39,19 @@ class ModelEntry:
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register(name: str, *, cudnn: bool = False):
-    """Decorator: make mixer ``fn(x, *, **hp) -> x`` available as ``models.create(name, ...)``."""
+def register(name: str, *, cudnn: bool = False, flops: Callable | None = None, state: Callable | None = None):
+    """Decorator: make mixer ``fn(x, *, **hp) -> x`` available as ``models.create(name, ...)``.
+
+    ``flops(batch, length, width, **hp)`` returns the mixer's analytic forward FLOPs for an input of
+    ``width`` features and its output width; ``state(length, **hp)`` the floats of state it carries
+    per sequence. Both are optional: a model without them records null.
+    """
 
     def add(fn: Callable) -> Callable:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is already registered")
         doc = (inspect.getdoc(fn) or "").split("\n")[0]
-        _MODELS[name] = ModelEntry(name, fn, cudnn, doc)
+        _MODELS[name] = ModelEntry(name, fn, cudnn, doc, flops, state)
         return fn
 
     return add
@@ -71,6 +78,30 @@ def create(name: str, signature, **hp) -> keras.Model:
     inputs = heads.model_input(signature)
     x = model.mixer(heads.embed(inputs, signature), **hp)
     return keras.Model(inputs, heads.readout(x, signature), name=name)
+
+
+def forward_flops(name: str, signature, batch: int, **hp) -> float | None:
+    """Analytic FLOPs of one forward pass of the whole model: mixer plus readout (the embedding is a lookup)."""
+    model = entry(name)
+    if model.flops is None:
+        return None
+    mixer, width = model.flops(batch, signature.length, heads.mixer_width(signature), **{**model.defaults, **hp})
+    return float(mixer + heads.readout_flops(signature, batch, width))
+
+
+def state_size(name: str, signature, **hp) -> int | None:
+    """Floats of state the model carries per sequence at the signature's length (null if not declared)."""
+    model = entry(name)
+    return None if model.state is None else int(model.state(signature.length, **{**model.defaults, **hp}))
+
+
+def recurrent_flops(batch: int, length: int, width: int, units: int, layers: int, gates: int) -> tuple[float, int]:
+    """Forward FLOPs of a stack of gated recurrent layers: 2·B·T·gates·H·(D+H) per layer (D = H after the first)."""
+    total, d = 0.0, width
+    for _ in range(layers):
+        total += 2.0 * batch * length * gates * units * (d + units)
+        d = units
+    return total, units
 
 
 def positive(**values) -> None:

@@ -2,10 +2,19 @@
 
 import keras
 
-from models.registry import fraction, positive, register
+from models.registry import fraction, positive, recurrent_flops, register
 
 
-@register("rnn")
+def flops(batch, length, width, *, units, layers, **_):
+    """One tanh gate per layer: 2·B·T·H·(D+H)."""
+    return recurrent_flops(batch, length, width, units, layers, gates=1)
+
+
+def state(length, *, units, layers, **_):
+    return units * layers
+
+
+@register("rnn", flops=flops, state=state)
 def rnn(x, *, units: int = 64, layers: int = 1, dropout: float = 0.0):
     """Keras SimpleRNN stack (tanh); never takes the cuDNN path."""
     positive(units=units, layers=layers)

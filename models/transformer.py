@@ -6,7 +6,20 @@ from models.layers import SinusoidalPosition
 from models.registry import ModelError, fraction, positive, register
 
 
-@register("transformer")
+def flops(batch, length, width, *, d_model, layers, ff_mult, **_):
+    """Input projection 2·B·T·D·d; per block Q, K, V, O projections 8·B·T·d², scores and weighted sum
+    4·B·T²·d (the causal mask does not skip work), FFN 4·B·T·d·(ff·d). Norms and softmax are ignored."""
+    b, t, d = float(batch), float(length), float(d_model)
+    block = 8 * b * t * d * d + 4 * b * t * t * d + 4 * b * t * d * ff_mult * d
+    return 2 * b * t * width * d + layers * block, d_model
+
+
+def state(length, *, d_model, layers, **_):
+    """The KV cache at this length: keys and values of every layer, 2·layers·T·d."""
+    return 2 * layers * length * d_model
+
+
+@register("transformer", flops=flops, state=state)
 def transformer(x, *, d_model: int = 64, heads: int = 4, layers: int = 2, ff_mult: int = 4,
                 dropout: float = 0.0, per_step: bool = True):
     """Pre-norm encoder blocks with sinusoidal positions; causal when the task outputs per step."""

@@ -1,0 +1,79 @@
+"""Harness overhead: the harness's training step time against a plain ``model.fit`` on the same model, batch
+and data, alternated in one process. ``python -m bench.speed overhead`` or ``bench speed --overhead``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def one_round(task, build, config, steps: int, harness_first: bool) -> tuple[float, float]:
+    """Wall seconds per step of (plain fit, harness fit) on freshly compiled copies of the same model.
+
+    Both are the wall time of the whole ``model.fit`` call over ``steps`` steps after a compiling call, so
+    the harness's share includes its callback, its optimizer's norm bookkeeping and one validation.
+    """
+    import keras
+
+    from bench.train import compile_model, fit, loss_for, resolve_jit
+
+    plain = build()
+    plain.compile(keras.optimizers.Adam(config.lr, clipnorm=config.clipnorm),
+                  loss_for(task.signature), jit_compile=resolve_jit(config.jit_compile, plain))
+    plain.fit(task.batches(config.batch_size), steps_per_epoch=3, epochs=1, verbose=0)  # compile
+    harness = build()
+    compile_model(harness, task.signature, config)
+    fit(harness, task, _replace(config, steps=3, eval_every=3), seed=0)  # compile
+
+    def time_plain():
+        start = time.perf_counter()
+        plain.fit(task.batches(config.batch_size, seed=1), steps_per_epoch=steps, epochs=1, verbose=0)
+        return (time.perf_counter() - start) / steps
+
+    def time_harness():
+        return fit(harness, task, _replace(config, steps=steps, eval_every=steps), seed=1).seconds / steps
+
+    if harness_first:
+        h = time_harness()
+        return time_plain(), h
+    return time_plain(), time_harness()
+
+
+def _replace(config, **changes):
+    from dataclasses import replace
+    return replace(config, **changes)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.speed overhead")
+    p.add_argument("--task", default="adding")
+    p.add_argument("--length", type=int, default=100)
+    p.add_argument("--model", default="lstm")
+    p.add_argument("--units", type=int, default=64)
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--rounds", type=int, default=8)
+    args = p.parse_args(argv)
+    import keras
+
+    import models
+    import tasks
+    from bench.spec import TrainConfig
+
+    task = tasks.create(args.task, length=args.length)
+    config = TrainConfig(batch_size=64, val_size=64, gradient_flow=False)
+
+    def build():
+        keras.utils.set_random_seed(0)
+        return models.create(args.model, task.signature, units=args.units)
+
+    ratios = []
+    for i in range(args.rounds):
+        plain, harness = one_round(task, build, config, args.steps, harness_first=bool(i % 2))
+        ratios.append(harness / plain)
+        print(f"round {i}: plain fit {plain * 1000:.2f} ms/step, harness {harness * 1000:.2f} ms/step, "
+              f"ratio {harness / plain:.3f}", flush=True)
+    print(f"median harness/plain ratio over {args.rounds} rounds: {np.median(ratios):.3f} "
+          f"({args.model}({args.units}), {args.task} T={args.length}, B=64, {args.steps} steps per round)")
+    return 0

@@ -1,0 +1,142 @@
+"""Per-run measurements: FLOPs formulas, state sizes, memory, cuDNN reasons, gradient norms and flow."""
+
+import keras
+import numpy as np
+import pytest
+
+import models
+import tasks
+from bench import measure
+from bench.runner import run
+from bench.spec import RunSpec, TrainConfig
+from models.heads import EMBED_DIM
+
+B = 32
+
+
+def _readout(sig, width):
+    return 2 * B * (sig.length if sig.output.__class__.__name__ == "PerStep" else 1) * width * (sig.output.classes or 1)
+
+
+def test_recurrent_flops_match_the_textbook_formulas():
+    sig = tasks.create("adding", length=50).signature  # D = 2 features, one output
+    T, D, H = 50, 2, 24
+    assert models.forward_flops("lstm", sig, B, units=H) == 2 * B * T * 4 * H * (D + H) + _readout(sig, H)
+    assert models.forward_flops("gru", sig, B, units=H) == 2 * B * T * 3 * H * (D + H) + _readout(sig, H)
+    assert models.forward_flops("rnn", sig, B, units=H) == 2 * B * T * H * (D + H) + _readout(sig, H)
+    stacked = 2 * B * T * 4 * H * (D + H) + 2 * B * T * 4 * H * (H + H) + _readout(sig, H)
+    assert models.forward_flops("stacked_lstm", sig, B, units=H, layers=2) == stacked
+    assert models.forward_flops("bilstm", sig, B, units=H) == 2 * 2 * B * T * 4 * H * (D + H) + _readout(sig, 2 * H)
+
+
+def test_transformer_flops_and_kv_cache():
+    sig = tasks.create("copy", length=12).signature  # tokens: the mixer reads the embedding
+    T, d, L = sig.length, 16, 2
+    block = 8 * B * T * d * d + 4 * B * T * T * d + 4 * B * T * d * 4 * d
+    expected = 2 * B * T * EMBED_DIM * d + L * block + _readout(sig, d)
+    assert models.forward_flops("transformer", sig, B, d_model=d, heads=2, layers=L) == expected
+    assert models.state_size("transformer", sig, d_model=d, layers=L) == 2 * L * T * d
+
+
+def test_state_sizes_of_recurrent_models():
+    sig = tasks.create("adding", length=10).signature
+    assert models.state_size("lstm", sig, units=8) == 16
+    assert models.state_size("stacked_lstm", sig, units=8, layers=3) == 48
+    assert models.state_size("gru", sig, units=8) == models.state_size("rnn", sig, units=8) == 8
+    assert models.state_size("bilstm", sig, units=8) == 32
+    assert all(models.entry(m).flops and models.entry(m).state for m in models.list_models())
+
+
+def test_memory_probe_sees_an_allocation():
+    probe = measure.MemoryProbe().start()
+    block = np.ones(64 * 2**20, dtype=np.uint8)  # 64 MiB, touched
+    result = probe.result()
+    del block
+    assert result["kind"] == "process_rss" and result["peak_bytes"] >= 48 * 2**20
+
+
+def test_cudnn_eligibility_reads_the_layers():
+    sig = tasks.create("adding", length=6).signature
+    assert measure.cudnn_status(models.create("lstm", sig, units=4)) == {"eligible": True, "used": None,
+                                                                         "why_not": None}
+    dropped = measure.cudnn_status(models.create("lstm", sig, units=4, recurrent_dropout=0.1))
+    assert not dropped["eligible"] and "recurrent_dropout=0.1" in dropped["why_not"]
+    assert "SimpleRNN" in measure.cudnn_status(models.create("rnn", sig, units=4))["why_not"]
+    assert "attention" in measure.cudnn_status(models.create("transformer", sig, d_model=8, heads=2))["why_not"]
+    assert measure.cudnn_status(models.create("bilstm", sig, units=4))["eligible"]
+
+
+def test_clipping_applies_and_the_pre_clip_norm_is_recorded():
+    weight = keras.Variable(np.zeros(3, dtype="float32"))
+    optimizer = measure.NormAdam(0.1, clipnorm=1.0)
+    optimizer.apply([keras.ops.convert_to_tensor([30.0, 40.0, 0.0])], [weight])
+    norms = optimizer.read_norms()
+    assert norms["grad_norm"] == pytest.approx(50.0) and norms["clipped_steps"] == 1
+    momentum = np.asarray(optimizer._momentums[0])  # (1 - beta_1) · clipped gradient
+    np.testing.assert_allclose(momentum, 0.1 * np.array([0.6, 0.8, 0.0]), rtol=1e-5)
+    optimizer.apply([keras.ops.convert_to_tensor([0.3, 0.4, 0.0])], [weight])  # norm 0.5: not clipped
+    assert optimizer.read_norms()["clipped_steps"] == 1
+
+
+def test_grad_norm_is_logged_under_xla_with_big_gradients():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(measure.NormAdam(1e-3, clipnorm=1.0), "mse", jit_compile=True)
+    x = np.ones((64, 4), dtype="float32")
+    model.fit(x, np.full((64, 1), 1000.0, dtype="float32"), batch_size=32, epochs=1, verbose=0)
+    norms = model.optimizer.read_norms()
+    assert norms["grad_norm"] > 1 and norms["grad_norm_max"] >= norms["grad_norm"] and norms["clipped_steps"] == 2
+
+
+def test_answer_mask_marks_the_positions_that_carry_information():
+    _, y = tasks.create("copy", length=20).generate("val", 64)
+    np.testing.assert_array_equal(np.flatnonzero(measure.answer_mask(y)[0]), np.arange(30, 40))
+    _, y = tasks.create("recall", length=20, pairs=3).generate("val", 64)
+    np.testing.assert_array_equal(np.flatnonzero(measure.answer_mask(y)[0]), [26, 27, 28])
+
+
+@pytest.mark.parametrize("task_name,length,points", [("adding", 100, 64), ("copy", 8, 28)])
+def test_gradient_flow_is_binned_and_finite(task_name, length, points):
+    task = tasks.create(task_name, length=length)
+    model = models.create("lstm", task.signature, units=8)
+    x, y = task.generate("val", 16)
+    flow = measure.gradient_flow(model, measure.flow_loss(task.signature), x, y)
+    assert len(flow["position"]) == len(flow["distance"]) == len(flow["grad_norm"]) == points
+    assert np.all(np.isfinite(flow["grad_norm"])) and np.isfinite(flow["first_over_last"])
+    assert flow["distance"][-1] == pytest.approx((task.signature.length - 1) - flow["position"][-1])
+
+
+def test_run_record_carries_every_measurement():
+    rec = run(RunSpec("adding", "gru", {"length": 8}, {"units": 8},
+                      TrainConfig(steps=30, eval_every=15, val_size=32, test_size=32, gradient_flow=False)))
+    assert rec["status"] == "ok" and rec["gradient_flow"] is None
+    assert rec["memory"]["peak_bytes"] >= 0 and rec["memory"]["kind"] == "process_rss"  # 0 possible in a reused process
+    assert rec["flops_per_step"] == 3 * models.forward_flops("gru", tasks.create("adding", length=8).signature,
+                                                             64, units=8)
+    assert rec["state_size"] == 8 and rec["cudnn"]["eligible"] and "intra_op" in rec["threads"]
+    speed = rec["speed"]
+    for key in ("first_step_ms", "step_ms_median", "step_ms_iqr", "tokens_per_s", "achieved_gflops",
+                "roofline_gflops", "infer_ms_per_batch", "infer_ms_per_sequence"):
+        assert speed[key] > 0, key
+    assert speed["timed_steps"] >= 20
+    assert {"grad_norm", "grad_norm_max", "clipped_steps"} <= set(rec["history"][-1])
+
+
+def test_auto_xla_on_the_cpu_only_for_wide_recurrent_layers():
+    from bench.train import resolve_jit
+    sig = tasks.create("adding", length=6).signature
+    assert resolve_jit("auto", models.create("lstm", sig, units=128)) is True
+    assert resolve_jit("auto", models.create("gru", sig, units=64)) is False
+    assert resolve_jit("auto", models.create("transformer", sig, d_model=128, heads=2)) is False
+    assert resolve_jit(True) is True and resolve_jit(False, models.create("lstm", sig, units=256)) is False
+
+
+def test_speed_benchmark_records_one_tiny_configuration(tmp_path):
+    from bench import cli, record
+    argv = ["speed", "--models", "lstm", "--units", "8", "--batch", "4", "--lengths", "16", "--min-steps", "3",
+            "--min-seconds", "0", "--warmup", "0", "--results", str(tmp_path), "--sweep", "tiny"]
+    assert cli.main(argv) == 0
+    (rec,), skipped = record.load(tmp_path, "tiny")
+    assert rec["status"] == "ok" and rec["forward"]["steps"] == rec["train"]["steps"] == 3
+    assert rec["train"]["p10_ms"] <= rec["train"]["median_ms"] <= rec["train"]["p90_ms"]
+    assert rec["flops"]["deepbench_forward"] == 2 * 4 * 16 * 4 * 8**2 and rec["gflops"]["train"] > 0
+    assert cli.main(["speed", "--models", "lstmm"]) == 2
