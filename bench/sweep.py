@@ -214,8 +214,13 @@ def runs(status: str | None, retry_failed: bool) -> bool:
 
 
 def pending(sweep: Sweep, results: Path | str, retry_failed: bool = False) -> list[RunSpec]:
-    """Specs with no stored record (the same run_id is the same run); with ``retry_failed`` also failed/timeout."""
-    return [spec for spec, status in plan(sweep, results) if runs(status, retry_failed)]
+    """Specs with no stored record (the same run_id is the same run); with ``retry_failed`` also failed/timeout.
+
+    Seed by seed: every point of the grid gets its first seed before any gets its second, so a sweep cut
+    short still covers the whole grid.
+    """
+    todo = [spec for spec, status in plan(sweep, results) if runs(status, retry_failed)]
+    return sorted(todo, key=lambda spec: spec.seed)
 
 
 def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", workers: int = 1,
