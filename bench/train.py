@@ -14,10 +14,6 @@ from bench.spec import TrainConfig
 from tasks import IGNORE, Final
 
 
-class Diverged(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-
 @dataclass
 class Evaluation:
     step: int
