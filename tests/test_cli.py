@@ -44,3 +44,14 @@ def test_run_writes_a_complete_record(tmp_path, capsys):
     assert record["speed"]["step_ms_median"] > 0 and record["params"] > 0
     assert len(record["history"]) == 2 and record["env"]["backend"] == "tensorflow"
     assert summary["record"].endswith(f"adhoc/{record['run_id']}.json")
+
+
+def test_example_plugin_adds_a_model_without_touching_our_code(tmp_path, capsys):
+    argv = ["run", "--plugin", "examples/lstm_no_forget_bias.py", "--task", "adding", "--model",
+            "lstm_no_forget_bias", "--length", "6", "--steps", "20", "--eval-every", "10", "--hp", "units=8",
+            "--results", str(tmp_path)]
+    assert cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    record = json.loads(open(summary["record"]).read())
+    assert record["status"] == "ok" and record["model"] == "lstm_no_forget_bias"
+    assert record["state_size"] == 16 and record["flops_per_step"] > 0
