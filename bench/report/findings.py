@@ -94,15 +94,27 @@ def transformer_cost(df: pd.DataFrame) -> list[str]:
     return out
 
 
-def gradients(grad: pd.DataFrame) -> list[str]:
-    """How much of the gradient survives from the nearest to the farthest input, at initialisation."""
+def gradients(grad: pd.DataFrame, models=("rnn", "lstm", "gru"), near: int = 100) -> list[str]:
+    """Per task, at the dependency nearest ``near``: how much gradient reaches the farthest input, per phase."""
     table = tables.gradient_table(grad)
-    column = "init: far / near"
-    if table.empty or column not in table:
+    if table.empty:
         return []
-    parts = [f"{task} {model} {ratio}" for (task, dep, model), ratio in table[column].dropna().items()
-             if model.split("(")[0] in ("rnn", "lstm", "gru")]
-    return [f"At initialisation, ‖∂L/∂x_t‖ at the farthest input over the nearest: {'; '.join(parts)}."] if parts else []
+    out = []
+    for task in table.index.get_level_values("task").unique():
+        rows = table.loc[task]
+        rows = rows[[v.split("(")[0] in models for v in rows.index.get_level_values("model")]]
+        if rows.empty:
+            continue
+        deps = rows.index.get_level_values("dependency").unique()
+        dep = min(deps, key=lambda d: (abs(int(d) - near), -int(d)))
+        at = rows.loc[dep]
+        at = at.loc[sorted(at.index, key=lambda v: models.index(v.split("(")[0]))]
+        phases = [f"{label} " + ", ".join(f"{model} {ratio}" for model, ratio in at[column].dropna().items())
+                  for column, label in (("init: far / near", "at initialisation"),
+                                        ("final: far / near", "after training")) if column in at]
+        out.append(f"**{task}**, dependency {dep}: ‖∂L/∂x_t‖ at the farthest input over the nearest — "
+                   + "; ".join(phases) + ".")
+    return out
 
 
 def findings(df: pd.DataFrame, grad: pd.DataFrame) -> list[str]:
