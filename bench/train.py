@@ -51,6 +51,8 @@ def resolve_jit(jit_compile: bool | str, model: keras.Model | None = None) -> bo
     XLA (FACTS.md) and 643 → 508 ms alternated in one process; at LSTM(64) T=100 the gain is within the
     noise (20 vs 26 ms one way, 25 vs 21 ms the other), so small models keep the cheaper compile.
     Transformers and models without recurrent layers stay without XLA on the CPU (not measured faster).
+    Open question: on a quiet machine `bench speed` (train_on_batch, SGD) measured the same LSTM(256) at
+    479 ms without XLA and 787 ms with it, so this rule needs a clean re-measurement before it is trusted.
     """
     if jit_compile != "auto":
         return bool(jit_compile)
