@@ -41,30 +41,32 @@ def loss_for(signature):
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE)
 
 
-XLA_MIN_UNITS = 128  # on the CPU, ``auto`` turns XLA on for recurrent layers at least this wide
+XLA_MIN_UNITS = 256  # on the CPU, ``auto`` turns XLA on for LSTM/GRU layers at least this wide (see resolve_jit)
 
 
 def resolve_jit(jit_compile: bool | str, model: keras.Model | None = None) -> bool | str:
-    """``auto``: Keras' choice on a GPU; on the CPU XLA only for recurrent layers >= ``XLA_MIN_UNITS`` wide.
+    """``auto``: Keras' choice on a GPU; on the CPU, XLA only where it was measured faster.
 
-    Measured on the shared 2-core CPU (noisy): LSTM(256) B=64 T=256 D=64 trains at 443 → 216 ms/step with
-    XLA (FACTS.md) and 643 → 508 ms alternated in one process; at LSTM(64) T=100 the gain is within the
-    noise (20 vs 26 ms one way, 25 vs 21 ms the other), so small models keep the cheaper compile.
-    Transformers and models without recurrent layers stay without XLA on the CPU (not measured faster).
-    Open question: on a quiet machine `bench speed` (train_on_batch, SGD) measured the same LSTM(256) at
-    479 ms without XLA and 787 ms with it, so this rule needs a clean re-measurement before it is trusted.
+    Measured on the quiet 2-core CPU, ``train_on_batch`` alternated in one process, B=64 (ms/step,
+    without → with XLA): LSTM(256) T=256 D=64 435 → 346 and GRU(256) 275 → 242 when the layer returns
+    only its last state; but 495 → 914 and 283 → 650 when it returns every state, SimpleRNN(256) 79 → 122,
+    LSTM(128) T=100 41 → 54, LSTM(64) 21 → 27. So XLA is on only for models whose recurrent layers are
+    all LSTM/GRU, none returning sequences, and at least ``XLA_MIN_UNITS`` wide; off otherwise
+    (Transformers included: not measured faster).
     """
     if jit_compile != "auto":
         return bool(jit_compile)
     if gpu_present():
         return "auto"
-    return model is not None and recurrent_units(model) >= XLA_MIN_UNITS
+    layers = recurrent_layers(model) if model is not None else []
+    return bool(layers) and all(isinstance(layer, (keras.layers.LSTM, keras.layers.GRU))
+                                and not layer.return_sequences and layer.units >= XLA_MIN_UNITS
+                                for layer in layers)
 
 
-def recurrent_units(model: keras.Model) -> int:
-    """Width of the widest recurrent layer of ``model`` (0 if none)."""
-    return max((getattr(layer, "units", 0) for layer in model._flatten_layers(include_self=False)
-                if isinstance(layer, keras.layers.RNN)), default=0)
+def recurrent_layers(model: keras.Model) -> list:
+    """Every recurrent layer of ``model``, wrapped ones (``Bidirectional``) included."""
+    return [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, keras.layers.RNN)]
 
 
 def compile_model(model: keras.Model, signature, config: TrainConfig) -> None:

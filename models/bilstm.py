@@ -2,6 +2,7 @@
 
 import keras
 
+from models.layers import recurrent_stack
 from models.registry import fraction, positive, recurrent_flops, register
 
 
@@ -20,6 +21,5 @@ def bilstm(x, *, units: int = 64, dropout: float = 0.0, per_step: bool = True):
     """Keras Bidirectional(LSTM). For a final output it reads each direction's last state."""
     positive(units=units)
     fraction(dropout=dropout)
-    layer = keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=per_step, dropout=dropout))
-    x = layer(x)
-    return x if per_step else keras.layers.Reshape((1, 2 * units))(x)
+    return recurrent_stack(x, lambda sequences: keras.layers.Bidirectional(
+        keras.layers.LSTM(units, return_sequences=sequences, dropout=dropout)), 1, per_step)

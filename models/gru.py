@@ -2,6 +2,7 @@
 
 import keras
 
+from models.layers import recurrent_stack
 from models.registry import fraction, positive, recurrent_flops, register
 
 
@@ -15,10 +16,9 @@ def state(length, *, units, layers, **_):
 
 
 @register("gru", cudnn=True, flops=flops, state=state)
-def gru(x, *, units: int = 64, layers: int = 1, dropout: float = 0.0):
+def gru(x, *, units: int = 64, layers: int = 1, dropout: float = 0.0, per_step: bool = True):
     """Keras GRU stack with ``reset_after=True``, the cuDNN-compatible form."""
     positive(units=units, layers=layers)
     fraction(dropout=dropout)
-    for _ in range(layers):
-        x = keras.layers.GRU(units, return_sequences=True, dropout=dropout)(x)
-    return x
+    return recurrent_stack(x, lambda sequences: keras.layers.GRU(units, return_sequences=sequences, dropout=dropout),
+                           layers, per_step)

@@ -2,6 +2,7 @@
 
 import keras
 
+from models.layers import recurrent_stack
 from models.registry import ModelError, fraction, positive, recurrent_flops, register
 
 
@@ -17,24 +18,23 @@ def state(length, *, units, layers, **_):
 
 @register("lstm", cudnn=True, flops=flops, state=state)
 def lstm(x, *, units: int = 64, layers: int = 1, unit_forget_bias: bool = True,
-         dropout: float = 0.0, recurrent_dropout: float = 0.0):
+         dropout: float = 0.0, recurrent_dropout: float = 0.0, per_step: bool = True):
     """Keras LSTM stack; forget-gate bias starts at 1 unless ``unit_forget_bias=False``.
 
     ``recurrent_dropout > 0`` leaves the cuDNN path.
     """
     positive(units=units, layers=layers)
     fraction(dropout=dropout, recurrent_dropout=recurrent_dropout)
-    for _ in range(layers):
-        x = keras.layers.LSTM(units, return_sequences=True, unit_forget_bias=unit_forget_bias,
-                              dropout=dropout, recurrent_dropout=recurrent_dropout)(x)
-    return x
+    return recurrent_stack(x, lambda sequences: keras.layers.LSTM(
+        units, return_sequences=sequences, unit_forget_bias=unit_forget_bias, dropout=dropout,
+        recurrent_dropout=recurrent_dropout), layers, per_step)
 
 
 @register("stacked_lstm", cudnn=True, flops=flops, state=state)
 def stacked_lstm(x, *, units: int = 64, layers: int = 2, unit_forget_bias: bool = True,
-                 dropout: float = 0.0, recurrent_dropout: float = 0.0):
+                 dropout: float = 0.0, recurrent_dropout: float = 0.0, per_step: bool = True):
     """Two or more LSTM layers, each feeding its sequence of states to the next."""
     if not isinstance(layers, int) or layers < 2:
         raise ModelError(f"stacked_lstm needs layers >= 2, got {layers!r}")
     return lstm(x, units=units, layers=layers, unit_forget_bias=unit_forget_bias,
-                dropout=dropout, recurrent_dropout=recurrent_dropout)
+                dropout=dropout, recurrent_dropout=recurrent_dropout, per_step=per_step)

@@ -3,7 +3,8 @@
 A mixer maps ``(batch, time, features)`` to ``(batch, time, units)``. ``create`` wraps it with the
 task's input head and output head (``models.heads``), so every model meets every task the same way
 and a comparison measures the mixer alone. A mixer that takes a keyword ``per_step`` is told
-whether the task wants an output at every step (a Transformer then masks the future).
+whether the task wants an output at every step: a Transformer then masks the future, and a recurrent
+stack may return only its last state (``time`` = 1), since the head reads only that one.
 """
 
 from __future__ import annotations

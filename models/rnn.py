@@ -2,6 +2,7 @@
 
 import keras
 
+from models.layers import recurrent_stack
 from models.registry import fraction, positive, recurrent_flops, register
 
 
@@ -15,10 +16,9 @@ def state(length, *, units, layers, **_):
 
 
 @register("rnn", flops=flops, state=state)
-def rnn(x, *, units: int = 64, layers: int = 1, dropout: float = 0.0):
+def rnn(x, *, units: int = 64, layers: int = 1, dropout: float = 0.0, per_step: bool = True):
     """Keras SimpleRNN stack (tanh); never takes the cuDNN path."""
     positive(units=units, layers=layers)
     fraction(dropout=dropout)
-    for _ in range(layers):
-        x = keras.layers.SimpleRNN(units, return_sequences=True, dropout=dropout)(x)
-    return x
+    return recurrent_stack(x, lambda sequences: keras.layers.SimpleRNN(
+        units, return_sequences=sequences, dropout=dropout), layers, per_step)

@@ -121,13 +121,28 @@ def test_run_record_carries_every_measurement():
     assert {"grad_norm", "grad_norm_max", "clipped_steps"} <= set(rec["history"][-1])
 
 
-def test_auto_xla_on_the_cpu_only_for_wide_recurrent_layers():
+def test_auto_xla_on_the_cpu_only_where_measured_faster():
     from bench.train import resolve_jit
-    sig = tasks.create("adding", length=6).signature
-    assert resolve_jit("auto", models.create("lstm", sig, units=128)) is True
-    assert resolve_jit("auto", models.create("gru", sig, units=64)) is False
-    assert resolve_jit("auto", models.create("transformer", sig, d_model=128, heads=2)) is False
-    assert resolve_jit(True) is True and resolve_jit(False, models.create("lstm", sig, units=256)) is False
+    final = tasks.create("adding", length=6).signature
+    per_step = tasks.create("copy", length=6).signature
+    assert resolve_jit("auto", models.create("lstm", final, units=256)) is True
+    assert resolve_jit("auto", models.create("gru", final, units=256)) is True
+    assert resolve_jit("auto", models.create("lstm", final, units=128)) is False
+    assert resolve_jit("auto", models.create("lstm", per_step, units=256)) is False  # returns every state
+    assert resolve_jit("auto", models.create("stacked_lstm", final, units=256)) is False
+    assert resolve_jit("auto", models.create("rnn", final, units=256)) is False
+    assert resolve_jit("auto", models.create("transformer", final, d_model=256, heads=4)) is False
+    assert resolve_jit(True) is True and resolve_jit(False, models.create("lstm", final, units=256)) is False
+
+
+def test_final_output_recurrent_models_return_only_the_last_state():
+    final = tasks.create("adding", length=6).signature
+    for name in ("rnn", "lstm", "gru", "bilstm", "stacked_lstm"):
+        recurrent = [layer for layer in models.create(name, final, units=4)._flatten_layers()
+                     if isinstance(layer, keras.layers.RNN)]
+        assert not recurrent[-1].return_sequences, name
+    stacked = models.create("stacked_lstm", final, units=4)
+    assert [layer.return_sequences for layer in stacked.layers if isinstance(layer, keras.layers.LSTM)] == [True, False]
 
 
 def test_speed_benchmark_records_one_tiny_configuration(tmp_path):
