@@ -160,7 +160,7 @@ def cmd_speed(args) -> int:
         from bench import overhead
         return overhead.main([])
     options = {"min_steps": args.min_steps, "min_seconds": args.min_seconds, "warmup": args.warmup,
-               "jit_compile": _value(args.jit), "sweep": args.sweep}
+               "jit_compile": _value(args.jit), "sweep": args.sweep, "breakdown": args.breakdown}
     if options["jit_compile"] not in (True, False, "auto"):
         raise UsageError(f"--jit must be true, false or auto, got {args.jit!r}")
     if args.preset == "deepbench":
@@ -178,6 +178,9 @@ def cmd_speed(args) -> int:
         records.append(rec)
         print(speed.table([rec]).splitlines()[-1], flush=True)
     print(speed.table(records))
+    if args.breakdown:
+        from bench import breakdown
+        print("\nmatmul floor (ms): each matmul of the step timed alone; rest = f+b - floor\n" + breakdown.table(records))
     return 1 if any(r["status"] == "failed" for r in records) else 0
 
 
@@ -241,6 +244,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--jit", default="auto", help="jit_compile: true, false or auto")
     sp.add_argument("--generic", action="store_true", help="also time LSTM/GRU with use_cudnn=False (on by GPU)")
     sp.add_argument("--overhead", action="store_true", help="harness step time vs plain model.fit instead")
+    sp.add_argument("--breakdown", action="store_true",
+                    help="also time the step's matmuls alone, to show where the rest of a recurrent step goes")
     sp.add_argument("--sweep", default="speed", help="records go to RESULTS/SWEEP/")
     sp.add_argument("--results", default="results")
     sp.add_argument("--timeout", type=float, default=600, help="seconds per configuration")

@@ -39,6 +39,7 @@ class SpeedConfig:
     use_cudnn: bool | str = "auto"  # False: the generic kernel, for the cuDNN comparison on a GPU
     sweep: str = "speed"
     hp: dict = field(default_factory=dict)  # more model hyperparameters
+    breakdown: bool = False  # also time the step's matmuls alone (bench.breakdown; rnn, lstm, gru)
 
     @property
     def run_id(self) -> str:
@@ -88,6 +89,7 @@ def measure_one(config: SpeedConfig) -> dict:
 
 def _time_model(config, keras, measure, resolve_jit) -> dict:
     import models
+    from bench import breakdown
 
     keras.utils.set_random_seed(0)
     sig = signature(config)
@@ -106,15 +108,19 @@ def _time_model(config, keras, measure, resolve_jit) -> dict:
     fwd = models.forward_flops(config.model, sig, config.batch, **config.model_params())
     db = deepbench_flops(config)
     roofline = measure.roofline_gflops()
+    peak = memory.result()  # before the breakdown's own tensors
+    explained = {}
+    if config.breakdown and config.model in breakdown.GATES and config.hp.get("layers", 1) == 1:
+        explained["matmul_floor"] = breakdown.explain(config, train["median_ms"], jit)
     return {
         "jit_compile": jit, "params": int(model.count_params()), "forward": forward, "train": train,
-        "memory": memory.result(), "cudnn": measure.cudnn_status(model), "threads": measure.threads(),
+        "memory": peak, "cudnn": measure.cudnn_status(model), "threads": measure.threads(),
         "flops": {"forward": fwd, "train": 3 * fwd, "deepbench_forward": db, "deepbench_train": db and 3 * db},
         "gflops": {
             "forward": _gflops(fwd, forward), "train": _gflops(3 * fwd, train),
             "deepbench_forward": _gflops(db, forward), "deepbench_train": _gflops(db and 3 * db, train),
         },
-        "roofline_gflops": round(roofline, 1),
+        "roofline_gflops": round(roofline, 1), **explained,
     }
 
 

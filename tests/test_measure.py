@@ -155,3 +155,20 @@ def test_speed_benchmark_records_one_tiny_configuration(tmp_path):
     assert rec["train"]["p10_ms"] <= rec["train"]["median_ms"] <= rec["train"]["p90_ms"]
     assert rec["flops"]["deepbench_forward"] == 2 * 4 * 16 * 4 * 8**2 and rec["gflops"]["train"] > 0
     assert cli.main(["speed", "--models", "lstmm"]) == 2
+
+
+def test_speed_breakdown_splits_a_recurrent_step_into_its_matmuls_and_the_rest(tmp_path, capsys):
+    from bench import cli, record
+    argv = ["speed", "--models", "gru,transformer", "--units", "8", "--batch", "4", "--lengths", "16", "--min-steps",
+            "3", "--min-seconds", "0", "--warmup", "0", "--breakdown", "--results", str(tmp_path), "--sweep", "bd"]
+    assert cli.main(argv) == 0
+    records, _ = record.load(tmp_path, "bd")
+    by_model = {r["model"]: r for r in records}
+    assert "matmul_floor" not in by_model["transformer"]  # only for one-layer recurrent models
+    b = by_model["gru"]["matmul_floor"]
+    groups = [k for k in b if k.startswith(("recurrent_", "input_"))]
+    assert len(groups) == 3 and all(b[k] > 0 for k in groups)
+    assert b["floor_ms"] == pytest.approx(sum(b[k] for k in groups), abs=1e-2)
+    assert b["train_ms"] == by_model["gru"]["train"]["median_ms"]
+    assert b["rest_ms"] == pytest.approx(b["train_ms"] - b["floor_ms"], abs=1e-2)
+    assert "matmul floor" in capsys.readouterr().out
