@@ -163,12 +163,12 @@ def cmd_speed(args) -> int:
                "jit_compile": _value(args.jit), "sweep": args.sweep, "breakdown": args.breakdown}
     if options["jit_compile"] not in (True, False, "auto"):
         raise UsageError(f"--jit must be true, false or auto, got {args.jit!r}")
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    for name in names:
+        models.entry(name)  # ModelError names the valid ones
     if args.preset == "deepbench":
-        configs = speed.deepbench(**options)
+        configs = [c for c in speed.deepbench(**options) if c.model in names]
     else:
-        names = [m.strip() for m in args.models.split(",") if m.strip()]
-        for name in names:
-            models.entry(name)  # ModelError names the valid ones
         configs = speed.grid(names, _ints(args.units, "--units"), _ints(args.batch, "--batch"),
                              _ints(args.lengths, "--lengths"), input_width=args.input_width, **options)
     if args.generic or gpu_present():
@@ -237,7 +237,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch", default="64", help="batch sizes, comma-separated")
     sp.add_argument("--lengths", default="64,256,1024,4096", help="sequence lengths, comma-separated")
     sp.add_argument("--input-width", type=int, default=64, help="features per step fed to the model")
-    sp.add_argument("--preset", choices=["deepbench"], help="DeepBench's RNN training configurations instead")
+    sp.add_argument("--preset", choices=["deepbench"], help="DeepBench's RNN training configurations (those of --models) instead")
     sp.add_argument("--min-steps", type=int, default=30, help="timed steps (or --min-seconds, whichever first)")
     sp.add_argument("--min-seconds", type=float, default=2.0)
     sp.add_argument("--warmup", type=int, default=3, help="untimed calls after the first (compile) call")

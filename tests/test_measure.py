@@ -172,3 +172,5 @@ def test_speed_breakdown_splits_a_recurrent_step_into_its_matmuls_and_the_rest(t
     assert b["train_ms"] == by_model["gru"]["train"]["median_ms"]
     assert b["rest_ms"] == pytest.approx(b["train_ms"] - b["floor_ms"], abs=1e-2)
     assert "matmul floor" in capsys.readouterr().out
+    assert cli.main(["report", "bd", "--results", str(tmp_path), "--out", str(tmp_path / "reports")]) == 0
+    assert "## Matmul floor" in (tmp_path / "reports" / "bd" / "index.md").read_text()

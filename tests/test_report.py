@@ -169,3 +169,36 @@ def test_paper_preset_covers_tasks_lengths_models_and_seeds():
     assert {t for t, _ in grid} == {"adding", "copy", "recall"} and len(grid) >= 15
     assert {s.model for s in plan.specs} == {"rnn", "lstm", "gru", "bilstm", "stacked_lstm", "transformer"}
     assert {s.seed for s in plan.specs} >= {0, 1, 2} and all(s.train.max_seconds for s in plan.specs)
+
+
+def speed_record(model, length, *, peak_mib, step_ms, status="ok", units=64, batch=8):
+    """A ``bench speed`` record as its worker writes it."""
+    r = {"schema": 1, "kind": "speed", "run_id": f"{model}-{length}", "sweep": "sp", "model": model, "units": units,
+         "batch": batch, "length": length, "input_width": 64, "use_cudnn": "auto", "jit_compile": False,
+         "status": status, "error": None if status == "ok" else "out of memory", "env": ENV}
+    if status == "ok":
+        r.update(forward={"median_ms": step_ms / 3, "p10_ms": step_ms / 3, "p90_ms": step_ms / 3, "compile_ms": 900.0},
+                 train={"median_ms": step_ms, "p10_ms": step_ms * 0.9, "p90_ms": step_ms * 1.1, "compile_ms": 2000.0},
+                 memory={"peak_bytes": peak_mib * 2**20}, gflops={"train": 50.0, "deepbench_train": 40.0},
+                 roofline_gflops=200.0)
+    return r
+
+
+def test_speed_report_says_where_the_transformer_overtakes_the_lstm(tmp_path):
+    records = [speed_record("lstm", 64, peak_mib=100, step_ms=10), speed_record("lstm", 256, peak_mib=120, step_ms=40),
+               speed_record("lstm", 1024, peak_mib=140, step_ms=160),
+               speed_record("transformer", 64, peak_mib=80, step_ms=12),
+               speed_record("transformer", 256, peak_mib=130, step_ms=60),
+               speed_record("transformer", 1024, peak_mib=900, step_ms=500),
+               speed_record("transformer", 4096, peak_mib=0, step_ms=0, status="oom")]
+    for r in records:
+        record.write(r, tmp_path / "results")
+    folder = report.build("sp", tmp_path / "results", tmp_path / "reports")
+    index = (folder / "index.md").read_text()
+    assert "peak memory overtakes lstm's between T=64 and T=256 (T=64…1024: 0.8× → 6.4×)" in index
+    assert "training step time is above lstm's at every tested length" in index
+    assert "transformer ran out of memory at T=4096" in index
+    assert {"speed.png", "speed.svg", "gflops.png", "memory.png"} <= {p.name for p in folder.iterdir()}
+    first = {p.name: p.read_bytes() for p in folder.iterdir()}
+    report.build("sp", tmp_path / "results", tmp_path / "reports")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == first

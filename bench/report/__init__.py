@@ -1,6 +1,7 @@
 """Reports: run records → one tidy DataFrame → figures (PNG + SVG) and Markdown tables under reports/<sweep>/.
 
 ``build(sweep)`` reads only records (it never trains), and writes the same bytes from the same records.
+A sweep of ``bench speed`` records gets the speed report (``bench.report.speed``) instead.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from bench import record
-from bench.report import figures, tables
+from bench.report import figures, speed, tables
 from bench.report.findings import findings
 from bench.report.dataframe import best_hyperparameters, frame, gradient_frame, history_frame, tuned_keys
 
@@ -128,7 +129,10 @@ def build(sweep: str, results: Path | str = "results", out: Path | str = "report
     folder.mkdir(parents=True, exist_ok=True)
     records = sorted(records, key=lambda r: str(r.get("run_id")))
     skipped = [_relative(s, Path(results)) for s in skipped]
-    write(frame(records), records, skipped, sweep, folder)
+    if all(r.get("kind") == "speed" for r in records):
+        speed.write(records, skipped, sweep, folder, _environment(records))
+    else:
+        write(frame(records), records, skipped, sweep, folder)
     return folder
 
 

@@ -1,0 +1,130 @@
+"""Reports of ``bench speed`` records: training step time, memory and GFLOP/s against sequence length.
+
+A speed record becomes a row of the run frame's shape (``task`` = the panel, one per width and batch;
+``variant`` = the model), so the training report's speed, GFLOP/s and memory figures draw it unchanged.
+Findings compare the Transformer with each recurrent model at the same width and batch: where its
+memory and step time overtake theirs.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from bench.report import figures, tables
+
+TRANSFORMER = "transformer"
+
+
+def variant(r: dict) -> str:
+    """The model, marked when it ran with XLA or as the generic (non-cuDNN) kernel of the cuDNN comparison."""
+    return r["model"] + (" XLA" if r.get("jit_compile") is True else "") + (" generic" if r.get("use_cudnn") is False else "")
+
+
+def row(r: dict) -> dict:
+    train, forward = r.get("train") or {}, r.get("forward") or {}
+    step = train.get("median_ms", math.nan)
+    floor = r.get("matmul_floor") or {}
+    return {
+        "task": f"H={r['units']}, N={r['batch']}", "variant": variant(r), "model": r["model"], "units": r["units"],
+        "batch": r["batch"], "seq_length": r["length"], "status": r["status"], "jit_compile": r.get("jit_compile"),
+        "forward_ms": forward.get("median_ms", math.nan), "step_ms": step,
+        "p10_ms": train.get("p10_ms", math.nan), "p90_ms": train.get("p90_ms", math.nan),
+        "compile_s": train.get("compile_ms", math.nan) / 1000, "tokens_per_s": r["batch"] * r["length"] / step * 1000,
+        "peak_bytes": (r.get("memory") or {}).get("peak_bytes", math.nan),
+        "achieved_gflops": (r.get("gflops") or {}).get("train", math.nan),
+        "deepbench_gflops": (r.get("gflops") or {}).get("deepbench_train", math.nan),
+        "roofline_gflops": r.get("roofline_gflops", math.nan), "floor_ms": floor.get("floor_ms", math.nan),
+    }
+
+
+def speed_frame(records: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame([row(r) for r in records]).astype({"peak_bytes": float, "achieved_gflops": float,
+                                                         "deepbench_gflops": float, "floor_ms": float})
+    return df.sort_values(["units", "batch", "variant", "seq_length"], ignore_index=True)
+
+
+def crossovers(df: pd.DataFrame, column: str, what: str) -> list[str]:
+    """Per panel and recurrent model: where the Transformer's ``column`` overtakes the model's, in words."""
+    lines = []
+    for (task, model), runs in df[df.model != TRANSFORMER].groupby(["task", "variant"], sort=True):
+        mine = runs.groupby("seq_length")[column].median()
+        theirs = df[(df.task == task) & (df.model == TRANSFORMER)].groupby("seq_length")[column].median()
+        ratio = (theirs / mine).dropna()
+        if ratio.empty:
+            continue
+        span = f"T={ratio.index[0]:g}…{ratio.index[-1]:g}: {ratio.iloc[0]:.2g}× → {ratio.iloc[-1]:.2g}×"
+        above = ratio > 1
+        if above.all():
+            verdict = f"is above {model}'s at every tested length"
+        elif not above.any():
+            verdict = f"is below {model}'s at every tested length"
+        elif not above.iloc[0] and above.iloc[above.values.argmax():].all():
+            first = ratio.index[above.values.argmax()]
+            before = ratio.index[above.values.argmax() - 1]
+            verdict = f"overtakes {model}'s between T={before:g} and T={first:g}"
+        else:
+            verdict = f"crosses {model}'s more than once"
+        lines.append(f"{task}: the Transformer's {what} {verdict} ({span}).")
+    return lines
+
+
+def oom_lines(df: pd.DataFrame) -> list[str]:
+    oom = df[df.status == "oom"]
+    return [f"{task}: {v} ran out of memory at T={', '.join(f'{t:g}' for t in sorted(g.seq_length))}."
+            for (task, v), g in oom.groupby(["task", "variant"], sort=True)]
+
+
+def table(df: pd.DataFrame) -> pd.DataFrame:
+    """Every measured configuration, as ``bench speed`` prints it."""
+    percent = 100 * df.achieved_gflops / df.roofline_gflops
+    out = pd.DataFrame({
+        "model": df.variant, "H": df.units, "N": df.batch, "T": df.seq_length, "fwd ms": df.forward_ms.map(lambda v: tables._num(v, 1)), "f+b ms": df.step_ms.map(lambda v: tables._num(v, 1)),
+        "f+b p10–p90": [f"{tables._num(a, 1)}–{tables._num(b, 1)}" for a, b in zip(df.p10_ms, df.p90_ms)],
+        "compile s": df.compile_s.map(lambda v: tables._num(v, 1)),
+        "peak MiB": (df.peak_bytes / 2**20).map(lambda v: tables._num(v, 1)),
+        "GFLOP/s": df.achieved_gflops.map(lambda v: tables._num(v, 1)),
+        "GFLOP/s (DeepBench)": df.deepbench_gflops.map(lambda v: tables._num(v, 1)),
+        "% roofline": percent.map(lambda v: tables._num(v, 0)), "status": df.status,
+    })
+    return out.set_index(["model", "H", "N", "T"])
+
+
+def write(records: list[dict], skipped: list[str], sweep: str, folder: Path, environment: list[str]) -> None:
+    """Figures and tables of the speed records into ``folder``, and index.md showing them."""
+    df = speed_frame(records)
+    colours = figures.palette(df.variant)
+    findings = (crossovers(df, "peak_bytes", "peak memory") + crossovers(df, "step_ms", "training step time")
+                + oom_lines(df)) or ["(no Transformer and recurrent model measured at the same width and batch)"]
+    out = [f"# Speed benchmark `{sweep}`", "", f"{len(df)} configurations, each timed in a fresh process "
+           "(first call apart as compile time; median of synchronised steps).", "",
+           "## Findings", ""] + [f"- {line}" for line in findings] + [""]
+    with plt.rc_context(figures.STYLE):
+        for number, (title, draw, caption) in enumerate([
+            ("Step time", figures.speed, "Median forward+backward step (top) and training tokens/s (bottom) "
+                                         "against sequence length, a panel per width H and batch N."),
+            ("Achieved GFLOP/s", figures.gflops, "Analytic training FLOPs (3 × forward, full layer) over the median "
+                                                 "step time; dashed: the measured matmul roofline."),
+            ("Peak memory", figures.memory, "Peak memory of the configuration's process against sequence length "
+                                            "(GPU allocator peak, or RSS growth on the CPU); crosses: oom."),
+        ], start=1):
+            png, svg = draw(df, colours, folder)
+            out += [f"## {number}. {title}", "", caption, "", f"![{title}]({png})", "", f"[SVG]({svg})", ""]
+    out += ["## Every configuration", "", tables.markdown(table(df)), ""]
+    floors = df[df.floor_ms.notna()]
+    if len(floors):
+        out += ["## Matmul floor", "", "The step's matmuls timed alone (`--breakdown`); the rest of the step is "
+                "gate arithmetic, loop control, memory traffic and the optimizer.", "",
+                tables.markdown(pd.DataFrame({
+                    "model": floors.variant, "H": floors.units, "N": floors.batch, "T": floors.seq_length,
+                    "f+b ms": floors.step_ms.map(lambda v: tables._num(v, 1)),
+                    "floor ms": floors.floor_ms.map(lambda v: tables._num(v, 1)),
+                    "floor %": (100 * floors.floor_ms / floors.step_ms).map(lambda v: tables._num(v, 0)),
+                }).set_index(["model", "H", "N", "T"])), ""]
+    if skipped:
+        out += ["## Skipped files", ""] + [f"- {s}" for s in skipped] + [""]
+    out += ["## Environment", ""] + environment + [""]
+    (folder / "index.md").write_text("\n".join(out))
