@@ -78,30 +78,30 @@ def oom_lines(df: pd.DataFrame) -> list[str]:
             for (task, v), g in oom.groupby(["task", "variant"], sort=True)]
 
 
+def _fixed(value: float, digits: int) -> str:
+    """``value`` with ``digits`` decimals whatever its size (milliseconds and MiB run to thousands)."""
+    return tables.NONE if value != value else f"{value:.{digits}f}"
+
+
 def table(df: pd.DataFrame) -> pd.DataFrame:
     """Every measured configuration, as ``bench speed`` prints it."""
     percent = 100 * df.achieved_gflops / df.roofline_gflops
     out = pd.DataFrame({
-        "model": df.variant, "H": df.units, "N": df.batch, "T": df.seq_length, "fwd ms": df.forward_ms.map(lambda v: tables._num(v, 1)), "f+b ms": df.step_ms.map(lambda v: tables._num(v, 1)),
-        "f+b p10–p90": [f"{tables._num(a, 1)}–{tables._num(b, 1)}" for a, b in zip(df.p10_ms, df.p90_ms)],
-        "compile s": df.compile_s.map(lambda v: tables._num(v, 1)),
-        "peak MiB": (df.peak_bytes / 2**20).map(lambda v: tables._num(v, 1)),
-        "GFLOP/s": df.achieved_gflops.map(lambda v: tables._num(v, 1)),
-        "GFLOP/s (DeepBench)": df.deepbench_gflops.map(lambda v: tables._num(v, 1)),
-        "% roofline": percent.map(lambda v: tables._num(v, 0)), "status": df.status,
+        "model": df.variant, "H": df.units, "N": df.batch, "T": df.seq_length,
+        "fwd ms": df.forward_ms.map(lambda v: _fixed(v, 1)), "f+b ms": df.step_ms.map(lambda v: _fixed(v, 1)),
+        "f+b p10–p90": [f"{_fixed(a, 1)}–{_fixed(b, 1)}" for a, b in zip(df.p10_ms, df.p90_ms)],
+        "compile s": df.compile_s.map(lambda v: _fixed(v, 1)),
+        "peak MiB": (df.peak_bytes / 2**20).map(lambda v: _fixed(v, 1)),
+        "GFLOP/s": df.achieved_gflops.map(lambda v: _fixed(v, 1)),
+        "GFLOP/s (DeepBench)": df.deepbench_gflops.map(lambda v: _fixed(v, 1)),
+        "% roofline": percent.map(lambda v: _fixed(v, 0)), "status": df.status,
     })
     return out.set_index(["model", "H", "N", "T"])
 
 
-def write(records: list[dict], skipped: list[str], sweep: str, folder: Path, environment: list[str]) -> None:
-    """Figures and tables of the speed records into ``folder``, and index.md showing them."""
-    df = speed_frame(records)
-    colours = figures.palette(df.variant)
-    findings = (crossovers(df, "peak_bytes", "peak memory") + crossovers(df, "step_ms", "training step time")
-                + oom_lines(df)) or ["(no Transformer and recurrent model measured at the same width and batch)"]
-    out = [f"# Speed benchmark `{sweep}`", "", f"{len(df)} configurations, each timed in a fresh process "
-           "(first call apart as compile time; median of synchronised steps).", "",
-           "## Findings", ""] + [f"- {line}" for line in findings] + [""]
+def _figures(df: pd.DataFrame, folder: Path) -> list[str]:
+    """Step time, GFLOP/s and memory against length, a panel per width and batch; the index.md lines."""
+    colours, out = figures.palette(df.variant), []
     with plt.rc_context(figures.STYLE):
         for number, (title, draw, caption) in enumerate([
             ("Step time", figures.speed, "Median forward+backward step (top) and training tokens/s (bottom) "
@@ -113,6 +113,22 @@ def write(records: list[dict], skipped: list[str], sweep: str, folder: Path, env
         ], start=1):
             png, svg = draw(df, colours, folder)
             out += [f"## {number}. {title}", "", caption, "", f"![{title}]({png})", "", f"[SVG]({svg})", ""]
+    return out
+
+
+def write(records: list[dict], skipped: list[str], sweep: str, folder: Path, environment: list[str]) -> None:
+    """Figures and tables of the speed records into ``folder``, and index.md showing them."""
+    df = speed_frame(records)
+    findings = (crossovers(df, "peak_bytes", "peak memory") + crossovers(df, "step_ms", "training step time")
+                + oom_lines(df)) or ["(no Transformer and recurrent model measured at the same width and batch)"]
+    out = [f"# Speed benchmark `{sweep}`", "", f"{len(df)} configurations, each timed in a fresh process "
+           "(first call apart as compile time; median of synchronised steps).", "",
+           "## Findings", ""] + [f"- {line}" for line in findings] + [""]
+    if df.groupby("task").seq_length.nunique().max() < 2:
+        out += ["(Every width and batch was measured at one sequence length: no figures against length; "
+                "see the table.)", ""]
+    else:
+        out += _figures(df, folder)
     out += ["## Every configuration", "", tables.markdown(table(df)), ""]
     floors = df[df.floor_ms.notna()]
     if len(floors):
@@ -120,9 +136,9 @@ def write(records: list[dict], skipped: list[str], sweep: str, folder: Path, env
                 "gate arithmetic, loop control, memory traffic and the optimizer.", "",
                 tables.markdown(pd.DataFrame({
                     "model": floors.variant, "H": floors.units, "N": floors.batch, "T": floors.seq_length,
-                    "f+b ms": floors.step_ms.map(lambda v: tables._num(v, 1)),
-                    "floor ms": floors.floor_ms.map(lambda v: tables._num(v, 1)),
-                    "floor %": (100 * floors.floor_ms / floors.step_ms).map(lambda v: tables._num(v, 0)),
+                    "f+b ms": floors.step_ms.map(lambda v: _fixed(v, 1)),
+                    "floor ms": floors.floor_ms.map(lambda v: _fixed(v, 1)),
+                    "floor %": (100 * floors.floor_ms / floors.step_ms).map(lambda v: _fixed(v, 0)),
                 }).set_index(["model", "H", "N", "T"])), ""]
     if skipped:
         out += ["## Skipped files", ""] + [f"- {s}" for s in skipped] + [""]
