@@ -88,6 +88,12 @@ def _plain(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def hand_off(record: dict) -> str:
+    """JSON of a record on its way from a worker to the driver: numpy values as lists, anything else that JSON
+    cannot hold as its ``str``, so an odd value never costs the record (the driver's ``write`` is strict)."""
+    return json.dumps(record, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
+
+
 def read(path: Path | str) -> dict:
     """One record; raises ValueError naming the file if it is not a run record."""
     try:

@@ -225,8 +225,8 @@ def main(argv=None) -> int:
     args = argv or sys.argv[1:]
     if args[:1] == ["worker"]:
         config = json.loads(args[1])
-        rec = measure_one(SpeedConfig(**config))
-        Path(args[2]).write_text(json.dumps(rec, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
+        from bench import record
+        Path(args[2]).write_text(record.hand_off(measure_one(SpeedConfig(**config))))
         return 0
     if args[:1] == ["overhead"]:
         from bench.overhead import main as overhead

@@ -24,14 +24,13 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
 def main(argv=None) -> int:
     spec_json, out_path, *plugin_refs = argv or sys.argv[1:]
     _exit_with_parent(int(os.environ.get("BENCH_PARENT_PID", os.getppid())))
-    from bench import plugins
+    from bench import plugins, record
     from bench.runner import run
     from bench.spec import RunSpec
 
     plugins.load(plugin_refs)
-    record = run(RunSpec.from_dict(json.loads(spec_json)))
     with open(out_path, "w") as f:
-        json.dump(record, f, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
+        f.write(record.hand_off(run(RunSpec.from_dict(json.loads(spec_json)))))
     return 0
 
 
