@@ -45,7 +45,7 @@ XLA_MIN_UNITS = 256  # on the CPU, ``auto`` turns XLA on for LSTM/GRU layers at 
 
 
 def resolve_jit(jit_compile: bool | str, model: keras.Model | None = None) -> bool | str:
-    """``auto``: Keras' choice on a GPU; on the CPU, XLA only where it was measured faster.
+    """``auto``: Keras' choice on a GPU or another backend; on TensorFlow on the CPU, XLA only where measured faster.
 
     Measured on the quiet 2-core CPU, ``train_on_batch`` alternated in one process, B=64 (ms/step,
     without → with XLA): LSTM(256) T=256 D=64 435 → 346 and GRU(256) 275 → 242 when the layer returns
@@ -56,8 +56,8 @@ def resolve_jit(jit_compile: bool | str, model: keras.Model | None = None) -> bo
     """
     if jit_compile != "auto":
         return bool(jit_compile)
-    if gpu_present():
-        return "auto"
+    if keras.backend.backend() != "tensorflow" or gpu_present():
+        return "auto"  # Keras' choice: JAX compiles, PyTorch runs eagerly (the rule below was measured on TF)
     layers = recurrent_layers(model) if model is not None else []
     return bool(layers) and all(isinstance(layer, (keras.layers.LSTM, keras.layers.GRU))
                                 and not layer.return_sequences and layer.units >= XLA_MIN_UNITS

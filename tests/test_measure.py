@@ -121,7 +121,7 @@ def test_run_record_carries_every_measurement():
     assert {"grad_norm", "grad_norm_max", "clipped_steps"} <= set(rec["history"][-1])
 
 
-def test_auto_xla_on_the_cpu_only_where_measured_faster():
+def test_auto_xla_on_the_cpu_only_where_measured_faster(monkeypatch):
     from bench.train import resolve_jit
     final = tasks.create("adding", length=6).signature
     per_step = tasks.create("copy", length=6).signature
@@ -133,6 +133,8 @@ def test_auto_xla_on_the_cpu_only_where_measured_faster():
     assert resolve_jit("auto", models.create("rnn", final, units=256)) is False
     assert resolve_jit("auto", models.create("transformer", final, d_model=256, heads=4)) is False
     assert resolve_jit(True) is True and resolve_jit(False, models.create("lstm", final, units=256)) is False
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")  # the rule was measured on TensorFlow only
+    assert resolve_jit("auto", models.create("lstm", final, units=64)) == "auto"
 
 
 def test_final_output_recurrent_models_return_only_the_last_state():
