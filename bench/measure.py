@@ -193,6 +193,8 @@ def threads() -> dict:
     elif backend == "torch":
         import torch
         out.update(intra_op=torch.get_num_threads(), inter_op=torch.get_num_interop_threads())
+    else:  # JAX: XLA's own thread pool, set only through XLA_FLAGS
+        out.update(intra_op=0, inter_op=0, xla_flags=os.environ.get("XLA_FLAGS"))
     return out
 
 

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_run_writes_a_complete_record(tmp_path, capsys):
     assert record["sweep"] == "adhoc" and record["status"] == "ok" and record["dependency"] == 8
     assert record["metrics"]["baseline"] == pytest.approx(1 / 6)
     assert record["speed"]["step_ms_median"] > 0 and record["params"] > 0
-    assert len(record["history"]) == 2 and record["env"]["backend"] == "tensorflow"
+    assert len(record["history"]) == 2 and record["env"]["backend"] == os.environ["KERAS_BACKEND"]
     assert summary["record"].endswith(f"adhoc/{record['run_id']}.json")
 
 
