@@ -19,7 +19,8 @@ import numpy as np
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
-def matmul_floor(model: str, units: int, batch: int, length: int, width: int, jit_compile, seconds: float = 1.0) -> dict:
+def matmul_floor(model: str, units: int, batch: int, length: int, width: int, jit_compile,
+                 seconds: float = 1.0) -> dict:
     """Median ms of each matmul group of one training step of a one-layer ``model``, and their sum."""
     import keras
     from keras import ops
@@ -35,7 +36,8 @@ def matmul_floor(model: str, units: int, batch: int, length: int, width: int, ji
     x, w, dzs = tensor(batch * length, width), tensor(width, gates * units), tensor(batch * length, gates * units)
 
     def recurrent_forward(h, u):  # h_{t-1} @ U, each step fed by the previous one as in a recurrence
-        return ops.fori_loop(0, length, lambda _, acc: acc + ops.matmul(h + acc[:1, :units] * 0.0, u), ops.zeros_like(dz))
+        step = lambda _, acc: acc + ops.matmul(h + acc[:1, :units] * 0.0, u)  # noqa: E731
+        return ops.fori_loop(0, length, step, ops.zeros_like(dz))
 
     def recurrent_backward(dz, ut):  # dh_{t-1} = dz_t @ Uᵀ and dU += h_{t-1}ᵀ @ dz_t, one loop as backprop runs it
         def step(_, carry):
@@ -45,8 +47,10 @@ def matmul_floor(model: str, units: int, batch: int, length: int, width: int, ji
         return ops.fori_loop(0, length, step, (ops.zeros_like(h), ops.zeros_like(u)))[1]
 
     # the input projection X @ W and its gradients dZ @ Wᵀ, Xᵀ @ dZ, each one large call over all B·T rows
-    groups = {"recurrent_forward": [(recurrent_forward, h, u)], "recurrent_backward": [(recurrent_backward, dz, ut)],
-              "input_projection": [(ops.matmul, x, w), (ops.matmul, dzs, ops.transpose(w)), (ops.matmul, ops.transpose(x), dzs)]}
+    groups = {"recurrent_forward": [(recurrent_forward, h, u)],
+              "recurrent_backward": [(recurrent_backward, dz, ut)],
+              "input_projection": [(ops.matmul, x, w), (ops.matmul, dzs, ops.transpose(w)),
+                                   (ops.matmul, ops.transpose(x), dzs)]}
     out = {name: round(sum(_median_ms(_compiled(fn, jit_compile, keras), a, b, seconds) for fn, a, b in calls), 3)
            for name, calls in groups.items()}
     out["floor_ms"] = round(sum(out.values()), 3)
@@ -79,7 +83,8 @@ def explain(config, train_ms: float, jit_compile) -> dict:
     """The matmul floor of a speed configuration against its measured training step."""
     floor = matmul_floor(config.model, config.units, config.batch, config.length, config.input_width, jit_compile)
     rest = train_ms - floor["floor_ms"]
-    return {**floor, "train_ms": train_ms, "rest_ms": round(rest, 3), "floor_share": round(floor["floor_ms"] / train_ms, 3)}
+    return {**floor, "train_ms": train_ms, "rest_ms": round(rest, 3),
+            "floor_share": round(floor["floor_ms"] / train_ms, 3)}
 
 
 def table(records: list[dict]) -> str:
@@ -90,7 +95,8 @@ def table(records: list[dict]) -> str:
     for r in records:
         b = r.get("matmul_floor")
         if b:
-            lines.append(f"{r['model']:6s} {r['units']:5d} {r['batch']:4d} {r['length']:5d} {str(r['jit_compile']):>5s} "
+            lines.append(f"{r['model']:6s} {r['units']:5d} {r['batch']:4d} {r['length']:5d} "
+                         f"{str(r['jit_compile']):>5s} "
                          f"{b['recurrent_forward']:8.1f} {b['recurrent_backward']:8.1f} {b['input_projection']:7.1f} "
                          f"{b['floor_ms']:8.1f} {b['train_ms']:8.1f} {b['rest_ms']:8.1f} {100 * b['floor_share']:7.0f}")
     return "\n".join(lines)

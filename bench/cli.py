@@ -180,7 +180,8 @@ def cmd_speed(args) -> int:
     print(speed.table(records))
     if args.breakdown:
         from bench import breakdown
-        print("\nmatmul floor (ms): each matmul of the step timed alone; rest = f+b - floor\n" + breakdown.table(records))
+        print("\nmatmul floor (ms): each matmul of the step timed alone; rest = f+b - floor")
+        print(breakdown.table(records))
     return 1 if any(r["status"] == "failed" for r in records) else 0
 
 
@@ -237,7 +238,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch", default="64", help="batch sizes, comma-separated")
     sp.add_argument("--lengths", default="64,256,1024,4096", help="sequence lengths, comma-separated")
     sp.add_argument("--input-width", type=int, default=64, help="features per step fed to the model")
-    sp.add_argument("--preset", choices=["deepbench"], help="DeepBench's RNN training configurations (those of --models) instead")
+    sp.add_argument("--preset", choices=["deepbench"],
+                    help="DeepBench's RNN training configurations (those of --models) instead")
     sp.add_argument("--min-steps", type=int, default=30, help="timed steps (or --min-seconds, whichever first)")
     sp.add_argument("--min-seconds", type=float, default=2.0)
     sp.add_argument("--warmup", type=int, default=3, help="untimed calls after the first (compile) call")

@@ -29,7 +29,8 @@ def one_round(task, build, config, steps: int, harness_first: bool) -> tuple[flo
     def time_plain():
         clock = EndClock()
         start = time.perf_counter()
-        plain.fit(task.batches(config.batch_size, seed=1), steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
+        plain.fit(task.batches(config.batch_size, seed=1), steps_per_epoch=steps, epochs=1, verbose=0,
+                  callbacks=[clock])
         return (clock.end - start) / steps
 
     def time_harness():
