@@ -76,7 +76,7 @@ def roofline_gflops(n: int = 4096, seconds: float = 2.0, refresh: bool = False) 
     """The machine's dense fp32 ``n``×``n`` matmul throughput through ``keras.ops`` (best of repeats for
     ``seconds``), cached per host, backend and device; ``refresh`` (or a cache taken at another ``n``)
     measures again. ``n`` = 4096 reaches the peak: on the quiet 2-core CPU 1024² gave 192 GFLOP/s,
-    2048² 220 and 4096² 224 (≈ 2 cores × 32 FLOP/cycle × 3.5 GHz). On a shared machine the figure is
+    2048² 220 and 4096² 224, the plateau. On a shared machine the figure is
     as noisy as the load when it was taken (the cache file keeps the load average)."""
     backend = keras.backend.backend()
     device = "gpu" if gpu_present() else "cpu"

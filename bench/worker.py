@@ -9,6 +9,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
@@ -29,8 +30,8 @@ def main(argv=None) -> int:
     from bench.spec import RunSpec
 
     plugins.load(plugin_refs)
-    with open(out_path, "w") as f:
-        f.write(record.hand_off(run(RunSpec.from_dict(json.loads(spec_json)))))
+    result = run(RunSpec.from_dict(json.loads(spec_json)))
+    Path(out_path).write_text(record.hand_off(result))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Custom Keras layers shared by model files, written with ``keras.ops`` so every backend runs them."""
+"""Layers and layer helpers shared by model files, written with ``keras.ops`` so every backend runs them."""
 
 import math
 from typing import Callable
