@@ -19,12 +19,6 @@ from bench.report.dataframe import best_hyperparameters, frame, gradient_frame, 
 __all__ = ["build", "frame"]
 
 
-def _figure(title: str, files: list[str], caption: tuple[str, str], table: str, note: str = "") -> list[str]:
-    png, svg = files
-    return [f"## {title}", "", caption[0] + "  ", caption[1] + (f" {note}" if note else ""), "",
-            f"![{title}]({png})", "", f"[SVG]({svg})", "", table, ""]
-
-
 def _environment(records: list[dict]) -> list[str]:
     """Device, backend and versions the records were measured with (each distinct value once)."""
     seen: dict[str, set] = {}
@@ -63,41 +57,41 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
                 "The largest dependency length at which a model is solved in at least half of its seeds "
                 "(— : none of the tested lengths). The suite's headline table.", "",
                 tables.markdown(tables.longest_solved_table(best)), ""]
-        out += _figure("1. Score versus dependency length", figures.score_vs_dependency(best, colours, folder),
+        out += figures.section("1. Score versus dependency length", figures.score_vs_dependency(best, colours, folder),
                        ("Normalised test score (0 = memoryless baseline, dashed; 1 = perfect) against dependency "
                         "length, log axis.", "Lines: mean over seeds of finished runs; bands and ± : 95 % interval."),
                        tables.markdown(tables.score_table(best)), note)
-        out += _figure("2. Time to solve", figures.time_to_solve(best, colours, folder),
+        out += figures.section("2. Time to solve", figures.time_to_solve(best, colours, folder),
                        ("Training seconds (top) and steps (bottom) until validation first reached the task's "
                         "solved threshold.", "Crosses: unsolved runs, drawn at the budget they spent."),
                        tables.markdown(tables.time_to_solve_table(best)), note)
-        out += _figure("3. Training speed", figures.speed(best, colours, folder),
+        out += figures.section("3. Training speed", figures.speed(best, colours, folder),
                        ("Median steady-state training step time (top) and training tokens/s (bottom) against "
                         "sequence length, log–log.", "Table: median step time in ms."),
                        tables.markdown(tables.median_table(best, "step_ms")))
-        out += _figure("4. Achieved GFLOP/s", figures.gflops(best, colours, folder),
+        out += figures.section("4. Achieved GFLOP/s", figures.gflops(best, colours, folder),
                        ("Analytic FLOPs of a training step over its measured time, against sequence length.",
                         "Dashed: the machine's measured dense matmul throughput (roofline)."),
                        tables.markdown(tables.median_table(best, "achieved_gflops")))
-        out += _figure("5. Peak memory", figures.memory(best, colours, folder),
+        out += figures.section("5. Peak memory", figures.memory(best, colours, folder),
                        ("Peak memory of a run against sequence length, log–log (GPU allocator peak, or the "
                         "worker's RSS growth on the CPU).", "Crosses at the top: runs that ran out of memory (oom)."),
                        tables.markdown(tables.memory_table(best)))
-        out += _figure("6. Gradient flow", figures.gradient_flow(grad, tasks, colours, folder),
+        out += figures.section("6. Gradient flow", figures.gradient_flow(grad, tasks, colours, folder),
                        ("‖∂L/∂x_t‖ against distance from the loss, at initialisation (left) and after training "
                         "(right), on a fixed batch.", "The vanishing gradient, measured: a falling curve cannot "
                         "carry credit across the dependency. Table: farthest over nearest."),
                        tables.markdown(tables.gradient_table(grad)))
         points = figures.cost_points(best)
-        out += _figure("7. Accuracy versus cost", figures.accuracy_vs_cost(points, tasks, colours, folder),
+        out += figures.section("7. Accuracy versus cost", figures.accuracy_vs_cost(points, tasks, colours, folder),
                        ("Mean test score over all lengths and seeds against mean training seconds per run, a "
                         "point per model.", "Line: the Pareto front (no other model is both cheaper and better)."),
                        tables.markdown(tables.cost_table(points)), note)
-        out += _figure("8. Learning curves", figures.learning_curves(hist, tasks, colours, folder),
+        out += figures.section("8. Learning curves", figures.learning_curves(hist, tasks, colours, folder),
                        ("Validation score against training step, mean over seeds, at the longest dependency "
                         "some model solved.", "Curves end where runs stopped: solved, out of steps or of time."),
                        tables.markdown(tables.learning_table(hist)), note)
-        out += _figure("9. Length extrapolation", figures.extrapolation(best, colours, folder),
+        out += figures.section("9. Length extrapolation", figures.extrapolation(best, colours, folder),
                        ("Test score against test length for models trained at one length (task parameter "
                         "`test_length`).", "Empty unless the sweep tests at lengths other than it trains at."),
                        tables.markdown(tables.extrapolation_table(best), "(no run sets `test_length`)"), note)

@@ -41,6 +41,13 @@ def save(fig, folder: Path, name: str) -> list[str]:
     return [f"{name}.png", f"{name}.svg"]
 
 
+def section(title: str, files: list[str], caption: tuple[str, str], table: str = "", note: str = "") -> list[str]:
+    """The index.md lines of one figure: title, two-line caption (and ``note``), PNG, SVG link, its table."""
+    png, svg = files
+    return ([f"## {title}", "", caption[0] + "  ", caption[1] + (f" {note}" if note else ""), "",
+             f"![{title}]({png})", "", f"[SVG]({svg})", ""] + ([table, ""] if table else []))
+
+
 def grid(rows: list, cols: list):
     """A figure of len(rows) × len(cols) panels (at least one), axes as a 2-D array."""
     nr, nc = max(len(rows), 1), max(len(cols), 1)

@@ -101,19 +101,17 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
 
 def _figures(df: pd.DataFrame, folder: Path) -> list[str]:
     """Step time, GFLOP/s and memory against length, a panel per width and batch; the index.md lines."""
-    colours, out = figures.palette(df.variant), []
+    colours = figures.palette(df.variant)
     with plt.rc_context(figures.STYLE):
-        for number, (title, draw, caption) in enumerate([
-            ("Step time", figures.speed, "Median forward+backward step (top) and training tokens/s (bottom) "
-                                         "against sequence length, a panel per width H and batch N."),
-            ("Achieved GFLOP/s", figures.gflops, "Analytic training FLOPs (3 × forward, full layer) over the median "
-                                                 "step time; dashed: the measured matmul roofline."),
-            ("Peak memory", figures.memory, "Peak memory of the configuration's process against sequence length "
-                                            "(GPU allocator peak, or RSS growth on the CPU); crosses: oom."),
-        ], start=1):
-            png, svg = draw(df, colours, folder)
-            out += [f"## {number}. {title}", "", caption, "", f"![{title}]({png})", "", f"[SVG]({svg})", ""]
-    return out
+        return (figures.section("1. Step time", figures.speed(df, colours, folder),
+                                ("Median forward+backward step (top) and training tokens/s (bottom) against "
+                                 "sequence length.", "A panel per width H and batch N."))
+                + figures.section("2. Achieved GFLOP/s", figures.gflops(df, colours, folder),
+                                  ("Analytic training FLOPs (3 × forward, full layer) over the median step time.",
+                                   "Dashed: the measured matmul roofline."))
+                + figures.section("3. Peak memory", figures.memory(df, colours, folder),
+                                  ("Peak memory of the configuration's process against sequence length (GPU "
+                                   "allocator peak, or RSS growth on the CPU).", "Crosses: out of memory (oom).")))
 
 
 def write(records: list[dict], skipped: list[str], sweep: str, folder: Path, environment: list[str]) -> None:
