@@ -198,7 +198,7 @@ def threads() -> dict:
     return out
 
 
-def _layers(model):
+def all_layers(model):
     """Every layer of ``model``, wrappers opened (Bidirectional's two directions)."""
     for layer in model._flatten_layers(include_self=False, recursive=True):
         yield layer
@@ -211,7 +211,7 @@ def cudnn_status(model: keras.Model) -> dict:
     tanh/sigmoid activations, no recurrent dropout, not unrolled, with bias, GRU ``reset_after``.
     """
     reasons, recurrent = [], 0
-    for layer in _layers(model):
+    for layer in all_layers(model):
         kind = type(layer).__name__
         if kind == "SimpleRNN":
             reasons.append(f"{layer.name}: SimpleRNN has no cuDNN kernel")
@@ -223,7 +223,7 @@ def cudnn_status(model: keras.Model) -> dict:
     eligible = recurrent > 0 and not reasons
     used = None
     if gpu_present():  # untested: no GPU where this was written
-        jax_gru = keras.backend.backend() == "jax" and any(type(la).__name__ == "GRU" for la in _layers(model))
+        jax_gru = keras.backend.backend() == "jax" and any(type(la).__name__ == "GRU" for la in all_layers(model))
         used = eligible and not jax_gru
     why = None if eligible else ("; ".join(dict.fromkeys(reasons)) or "no recurrent layers")
     return {"eligible": eligible, "used": used, "why_not": why}

@@ -95,7 +95,7 @@ def _time_model(config, keras, measure, resolve_jit) -> dict:
     sig = signature(config)
     memory = measure.MemoryProbe().start()
     model = models.create(config.model, sig, **config.model_params())
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in measure.all_layers(model):
         if hasattr(layer, "use_cudnn"):
             layer.use_cudnn = config.use_cudnn
     model.compile(keras.optimizers.SGD(1e-6), "mse", jit_compile=resolve_jit(config.jit_compile, model))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from bench.measure import NormAdam, gpu_present
+from bench.measure import NormAdam, all_layers, gpu_present
 from bench.spec import TrainConfig
 from tasks import IGNORE, Final
 
@@ -66,7 +66,7 @@ def resolve_jit(jit_compile: bool | str, model: keras.Model | None = None) -> bo
 
 def recurrent_layers(model: keras.Model) -> list:
     """Every recurrent layer of ``model``, wrapped ones (``Bidirectional``) included."""
-    return [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, keras.layers.RNN)]
+    return [layer for layer in all_layers(model) if isinstance(layer, keras.layers.RNN)]
 
 
 def compile_model(model: keras.Model, signature, config: TrainConfig) -> None:

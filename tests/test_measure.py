@@ -140,7 +140,7 @@ def test_auto_xla_on_the_cpu_only_where_measured_faster(monkeypatch):
 def test_final_output_recurrent_models_return_only_the_last_state():
     final = tasks.create("adding", length=6).signature
     for name in ("rnn", "lstm", "gru", "bilstm", "stacked_lstm"):
-        recurrent = [layer for layer in models.create(name, final, units=4)._flatten_layers()
+        recurrent = [layer for layer in measure.all_layers(models.create(name, final, units=4))
                      if isinstance(layer, keras.layers.RNN)]
         assert not recurrent[-1].return_sequences, name
     stacked = models.create("stacked_lstm", final, units=4)
