@@ -38,7 +38,7 @@ def _pairs(items: list[str], flag: str) -> dict:
 def cmd_list(args) -> int:
     import models
     import tasks
-    from bench.sweep import presets
+    from bench.sweep.grid import presets
 
     print("tasks:")
     for name in tasks.list_tasks():
@@ -49,15 +49,17 @@ def cmd_list(args) -> int:
     for name in models.list_models():
         entry = models.entry(name)
         params = ", ".join(f"{k}={v!r}" for k, v in entry.defaults.items())
-        print(f"  {name:14s} {params}{'  [cuDNN]' if entry.cudnn else ''}\n  {'':14s} {entry.doc}")
+        tags = [entry.family] + (["cuDNN"] if entry.cudnn is True else ["cuDNN if " + (entry.cudnn.__doc__ or "eligible").strip().rstrip(".")] if callable(entry.cudnn) else [])
+        print(f"  {name:14s} {params}  [{', '.join(tags)}]\n  {'':14s} {entry.doc}")
     print("sweep presets:", ", ".join(presets()))
     return 0
 
 
 def cmd_run(args) -> int:
-    from bench import plugins, record
-    from bench.runner import run
-    from bench.spec import RunSpec, TrainConfig
+    from bench import plugins
+    from bench.runner import record
+    from bench.runner.run import run
+    from bench.runner.spec import RunSpec, TrainConfig
 
     plugins.load(args.plugin)
     train = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
@@ -80,8 +82,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from bench import executors, plugins
-    from bench import sweep as sweeps
+    from bench import plugins
+    from bench.sweep import executors
+    from bench.sweep import grid as sweeps
 
     if args.scheduler and args.executor != "dask":
         raise UsageError("--scheduler needs --executor dask")
@@ -101,7 +104,7 @@ def cmd_sweep(args) -> int:
 
 
 def _dry_run(plan, args) -> int:
-    from bench import sweep as sweeps
+    from bench.sweep import grid as sweeps
 
     rows = sweeps.plan(plan, args.results)
     todo = sum(sweeps.runs(status, args.retry_failed) for _, status in rows)
@@ -115,7 +118,7 @@ def _dry_run(plan, args) -> int:
 
 
 def cmd_results(args) -> int:
-    from bench import store
+    from bench.sweep import store
 
     table, skipped = store.table(args.results, args.sweep)
     for line in skipped:
@@ -153,11 +156,11 @@ def _ints(text: str, flag: str) -> list[int]:
 
 def cmd_speed(args) -> int:
     import models
-    from bench import speed
-    from bench.measure import gpu_present
+    from bench.speed import timing as speed
+    from bench.runner.measure import gpu_present
 
     if args.overhead:
-        from bench import overhead
+        from bench.speed import overhead
         return overhead.main([])
     options = {"min_steps": args.min_steps, "min_seconds": args.min_seconds, "warmup": args.warmup,
                "jit_compile": _value(args.jit), "sweep": args.sweep, "breakdown": args.breakdown}
@@ -179,7 +182,7 @@ def cmd_speed(args) -> int:
         print(speed.table([rec]).splitlines()[-1], flush=True)
     print(speed.table(records))
     if args.breakdown:
-        from bench import breakdown
+        from bench.speed import breakdown
         print("\nmatmul floor (ms): each matmul of the step timed alone; rest = f+b - floor")
         print(breakdown.table(records))
     return 1 if any(r["status"] == "failed" for r in records) else 0
@@ -263,7 +266,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from bench.spec import SpecError
+    from bench.runner.spec import SpecError
     from models import ModelError
     from tasks import TaskError
 

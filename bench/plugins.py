@@ -12,7 +12,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from bench.spec import SpecError
+from bench.runner.spec import SpecError
 
 
 def resolve(refs) -> list[str]:

@@ -16,7 +16,7 @@ def flops(batch, length, width, *, units, **_):
     return recurrent_flops(batch, length, width, units, layers=1, gates=4)
 
 
-@register("lstm_no_forget_bias", cudnn=True, flops=flops, state=lambda length, *, units, **_: 2 * units)
+@register("lstm_no_forget_bias", family="recurrent", width="units", cudnn=True, gates=4, flops=flops, state=lambda length, *, units, **_: 2 * units)
 def lstm_no_forget_bias(x, *, units: int = 64):
     """LSTM with its forget-gate bias initialised to 0 (Keras' unit_forget_bias=False)."""
     positive(units=units)

@@ -2,7 +2,7 @@
 
 import keras
 
-from models.layers import recurrent_stack
+from models.layers import recurrent_stack, xla_cpu
 from models.registry import fraction, positive, recurrent_flops, register
 
 
@@ -16,7 +16,7 @@ def state(length, *, units, **_):
     return 4 * units
 
 
-@register("bilstm", cudnn=True, flops=flops, state=state)
+@register("bilstm", family="recurrent", width="units", cudnn=True, flops=flops, state=state, gates=4, xla_cpu=xla_cpu)
 def bilstm(x, *, units: int = 64, dropout: float = 0.0, per_step: bool = True):
     """Keras Bidirectional(LSTM). For a final output it reads each direction's last state."""
     positive(units=units)

@@ -2,7 +2,7 @@
 
 import keras
 
-from models.layers import recurrent_stack
+from models.layers import recurrent_stack, xla_cpu
 from models.registry import fraction, positive, recurrent_flops, register
 
 
@@ -15,7 +15,7 @@ def state(length, *, units, layers, **_):
     return units * layers
 
 
-@register("gru", cudnn=True, flops=flops, state=state)
+@register("gru", family="recurrent", width="units", cudnn=True, flops=flops, state=state, gates=3, xla_cpu=xla_cpu)
 def gru(x, *, units: int = 64, layers: int = 1, dropout: float = 0.0, per_step: bool = True):
     """Keras GRU stack with ``reset_after=True``, the cuDNN-compatible form."""
     positive(units=units, layers=layers)

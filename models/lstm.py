@@ -2,7 +2,7 @@
 
 import keras
 
-from models.layers import recurrent_stack
+from models.layers import recurrent_stack, xla_cpu
 from models.registry import ModelError, fraction, positive, recurrent_flops, register
 
 
@@ -16,7 +16,12 @@ def state(length, *, units, layers, **_):
     return 2 * units * layers
 
 
-@register("lstm", cudnn=True, flops=flops, state=state)
+def cudnn(hp):
+    """Keras' LSTM takes cuDNN unless recurrent dropout is on."""
+    return f"recurrent_dropout={hp['recurrent_dropout']} (cuDNN has none)" if hp["recurrent_dropout"] else None
+
+
+@register("lstm", family="recurrent", width="units", cudnn=cudnn, flops=flops, state=state, gates=4, xla_cpu=xla_cpu)
 def lstm(x, *, units: int = 64, layers: int = 1, unit_forget_bias: bool = True,
          dropout: float = 0.0, recurrent_dropout: float = 0.0, per_step: bool = True):
     """Keras LSTM stack; forget-gate bias starts at 1 unless ``unit_forget_bias=False``.
@@ -30,7 +35,8 @@ def lstm(x, *, units: int = 64, layers: int = 1, unit_forget_bias: bool = True,
         recurrent_dropout=recurrent_dropout), layers, per_step)
 
 
-@register("stacked_lstm", cudnn=True, flops=flops, state=state)
+@register("stacked_lstm", family="recurrent", width="units", cudnn=cudnn, flops=flops, state=state, gates=4,
+          xla_cpu=xla_cpu)
 def stacked_lstm(x, *, units: int = 64, layers: int = 2, unit_forget_bias: bool = True,
                  dropout: float = 0.0, recurrent_dropout: float = 0.0, per_step: bool = True):
     """Two or more LSTM layers, each feeding its sequence of states to the next."""

@@ -10,7 +10,7 @@ stack may return only its last state (``time`` = 1), since the head reads only t
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import keras
@@ -22,37 +22,82 @@ class ModelError(ValueError):
     """A model was asked for by an unknown name or with impossible hyperparameters."""
 
 
+FAMILIES = ("recurrent", "attention", "convolution", "scan", "other")
+
+
 @dataclass(frozen=True)
 class ModelEntry:
+    """What the harness knows about a model: everything is declared here, nothing is guessed from layer classes.
+
+    - ``family``: recurrent, attention, convolution, scan (a recurrence trained with a parallel scan) or other.
+    - ``width``: the hyperparameter that sets the model's width (``units``, ``d_model`` …), which a parameter
+      budget or a speed benchmark sets; None if the model has none.
+    - ``cudnn``: whether it can run as a fused cuDNN kernel: False (never), True (always), or a function of the
+      resolved hyperparameters returning None when it can and otherwise the reason it cannot.
+    - ``flops(batch, length, width, **hp) -> (forward FLOPs of the mixer, output width)`` and
+      ``state(length, **hp) -> floats of recurrent state (or KV cache) per sequence``: optional formulas.
+    - ``gates``: gated recurrent matmuls per step (LSTM 4, GRU 3, RNN 1), for DeepBench's FLOP count and the
+      matmul breakdown of ``bench speed``; None where it does not apply.
+    - ``xla_cpu(hp, per_step) -> bool``: where XLA was measured faster on the CPU (TensorFlow) for this model;
+      None: XLA stays off there.
+    - ``space``: the tuning search space beside the learning rate, ``{hp: [choices]}`` or ``{hp: (low, high)}``.
+    """
+
     name: str
     mixer: Callable
-    cudnn: bool  # built from Keras layers that can take the cuDNN path
     doc: str
-    flops: Callable | None = None  # (batch, length, width, **hp) -> (forward FLOPs of the mixer, output width)
-    state: Callable | None = None  # (length, **hp) -> floats of recurrent state (or KV cache) per sequence
+    family: str = "other"
+    width: str | None = None
+    cudnn: bool | Callable = False
+    flops: Callable | None = None
+    state: Callable | None = None
+    gates: int | None = None
+    xla_cpu: Callable | None = None
+    space: dict = field(default_factory=dict)
+    source: str | None = None  # the file that defines the model (its fingerprint marks records stale)
 
     @property
     def defaults(self) -> dict:
         params = inspect.signature(self.mixer).parameters
         return {k: p.default for k, p in params.items() if p.kind is p.KEYWORD_ONLY and k != "per_step"}
 
+    def cudnn_blocker(self, hp: dict) -> str | None:
+        """None if these hyperparameters can take the fused cuDNN kernel, else why not."""
+        if self.cudnn is True:
+            return None
+        if self.cudnn is False:
+            return f"{self.name}: no fused cuDNN kernel for this model ({self.family})"
+        return self.cudnn({**self.defaults, **hp})
+
+    def describe(self) -> dict:
+        """The entry as plain data, for records and ``bench list``."""
+        return {"family": self.family, "width": self.width, "gates": self.gates,
+                "cudnn": self.cudnn if isinstance(self.cudnn, bool) else "conditional"}
+
 
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register(name: str, *, cudnn: bool = False, flops: Callable | None = None, state: Callable | None = None):
+def register(name: str, *, family: str = "other", width: str | None = None, cudnn: bool | Callable = False,
+             flops: Callable | None = None, state: Callable | None = None, gates: int | None = None,
+             xla_cpu: Callable | None = None, space: dict | None = None):
     """Decorator: make mixer ``fn(x, *, **hp) -> x`` available as ``models.create(name, ...)``.
 
-    ``flops(batch, length, width, **hp)`` returns the mixer's analytic forward FLOPs for an input of
-    ``width`` features and its output width; ``state(length, **hp)`` the floats of state it carries
-    per sequence. Both are optional: a model without them records null.
+    Every keyword describes the model to the harness (see ``ModelEntry``); all are optional, and a model that
+    declares nothing still runs: its records then say "other" and carry null FLOPs and state.
     """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
 
     def add(fn: Callable) -> Callable:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is already registered")
         doc = (inspect.getdoc(fn) or "").split("\n")[0]
-        _MODELS[name] = ModelEntry(name, fn, cudnn, doc, flops, state)
+        entry = ModelEntry(name, fn, doc, family, width, cudnn, flops, state, gates, xla_cpu, dict(space or {}),
+                           inspect.getsourcefile(fn))
+        if width is not None and width not in entry.defaults:
+            raise ValueError(f"model {name!r}: width {width!r} is not one of its hyperparameters")
+        _MODELS[name] = entry
         return fn
 
     return add

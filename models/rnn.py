@@ -15,7 +15,7 @@ def state(length, *, units, layers, **_):
     return units * layers
 
 
-@register("rnn", flops=flops, state=state)
+@register("rnn", family="recurrent", width="units", cudnn=False, flops=flops, state=state, gates=1)
 def rnn(x, *, units: int = 64, layers: int = 1, dropout: float = 0.0, per_step: bool = True):
     """Keras SimpleRNN stack (tanh); never takes the cuDNN path."""
     positive(units=units, layers=layers)

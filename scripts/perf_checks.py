@@ -16,8 +16,8 @@ def datagen(args):
 
     import models
     import tasks
-    from bench.spec import TrainConfig
-    from bench.train import compile_model
+    from bench.runner.spec import TrainConfig
+    from bench.runner.train import compile_model
 
     for name in tasks.list_tasks():
         for length in (100, 1000):
@@ -47,7 +47,7 @@ def flow(args):
 
     import models
     import tasks
-    from bench import measure
+    from bench.runner import measure
 
     task = tasks.create("adding", length=args.length)
     x, y = task.generate("val", measure.FLOW_BATCH)

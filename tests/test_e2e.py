@@ -4,9 +4,10 @@ import json
 
 import numpy as np
 
-from bench import cli, record
-from bench.runner import run
-from bench.spec import RunSpec, TrainConfig
+from bench import cli
+from bench.runner import record
+from bench.runner.run import run
+from bench.runner.spec import RunSpec, TrainConfig
 
 TINY = """
 name: tiny

@@ -6,9 +6,10 @@ import pytest
 
 import models
 import tasks
-from bench import measure
-from bench.runner import run
-from bench.spec import RunSpec, TrainConfig
+from bench.runner.optim import NormAdam
+from bench.runner import measure
+from bench.runner.run import run
+from bench.runner.spec import RunSpec, TrainConfig
 from models.heads import EMBED_DIM
 
 B = 32
@@ -68,7 +69,7 @@ def test_cudnn_eligibility_reads_the_layers():
 
 def test_clipping_applies_and_the_pre_clip_norm_is_recorded():
     weight = keras.Variable(np.zeros(3, dtype="float32"))
-    optimizer = measure.NormAdam(0.1, clipnorm=1.0)
+    optimizer = NormAdam(0.1, clipnorm=1.0)
     optimizer.apply([keras.ops.convert_to_tensor([30.0, 40.0, 0.0])], [weight])
     norms = optimizer.read_norms()
     assert norms["grad_norm"] == pytest.approx(50.0) and norms["clipped_steps"] == 1
@@ -80,7 +81,7 @@ def test_clipping_applies_and_the_pre_clip_norm_is_recorded():
 
 def test_grad_norm_is_logged_under_xla_with_big_gradients():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile(measure.NormAdam(1e-3, clipnorm=1.0), "mse", jit_compile=True)
+    model.compile(NormAdam(1e-3, clipnorm=1.0), "mse", jit_compile=True)
     x = np.ones((64, 4), dtype="float32")
     model.fit(x, np.full((64, 1), 1000.0, dtype="float32"), batch_size=32, epochs=1, verbose=0)
     norms = model.optimizer.read_norms()
@@ -122,19 +123,19 @@ def test_run_record_carries_every_measurement():
 
 
 def test_auto_xla_on_the_cpu_only_where_measured_faster(monkeypatch):
-    from bench.train import resolve_jit
+    from bench.runner.train import resolve_jit
     final = tasks.create("adding", length=6).signature
     per_step = tasks.create("copy", length=6).signature
-    assert resolve_jit("auto", models.create("lstm", final, units=256)) is True
-    assert resolve_jit("auto", models.create("gru", final, units=256)) is True
-    assert resolve_jit("auto", models.create("lstm", final, units=128)) is False
-    assert resolve_jit("auto", models.create("lstm", per_step, units=256)) is False  # returns every state
-    assert resolve_jit("auto", models.create("stacked_lstm", final, units=256)) is False
-    assert resolve_jit("auto", models.create("rnn", final, units=256)) is False
-    assert resolve_jit("auto", models.create("transformer", final, d_model=256, heads=4)) is False
-    assert resolve_jit(True) is True and resolve_jit(False, models.create("lstm", final, units=256)) is False
+    assert resolve_jit("auto", "lstm", {"units": 256}, final) is True
+    assert resolve_jit("auto", "gru", {"units": 256}, final) is True
+    assert resolve_jit("auto", "lstm", {"units": 128}, final) is False
+    assert resolve_jit("auto", "lstm", {"units": 256}, per_step) is False  # returns every state
+    assert resolve_jit("auto", "stacked_lstm", {"units": 256}, final) is False
+    assert resolve_jit("auto", "rnn", {"units": 256}, final) is False
+    assert resolve_jit("auto", "transformer", {"d_model": 256, "heads": 4}, final) is False
+    assert resolve_jit(True) is True and resolve_jit(False, "lstm", {"units": 256}, final) is False
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")  # the rule was measured on TensorFlow only
-    assert resolve_jit("auto", models.create("lstm", final, units=64)) == "auto"
+    assert resolve_jit("auto", "lstm", {"units": 64}, final) == "auto"
 
 
 def test_final_output_recurrent_models_return_only_the_last_state():
@@ -148,7 +149,8 @@ def test_final_output_recurrent_models_return_only_the_last_state():
 
 
 def test_speed_benchmark_records_one_tiny_configuration(tmp_path):
-    from bench import cli, record
+    from bench import cli
+    from bench.runner import record
     argv = ["speed", "--models", "lstm", "--units", "8", "--batch", "4", "--lengths", "16", "--min-steps", "3",
             "--min-seconds", "0", "--warmup", "0", "--results", str(tmp_path), "--sweep", "tiny"]
     assert cli.main(argv) == 0
@@ -160,7 +162,8 @@ def test_speed_benchmark_records_one_tiny_configuration(tmp_path):
 
 
 def test_speed_breakdown_splits_a_recurrent_step_into_its_matmuls_and_the_rest(tmp_path, capsys):
-    from bench import cli, record
+    from bench import cli
+    from bench.runner import record
     argv = ["speed", "--models", "gru,transformer", "--units", "8", "--batch", "4", "--lengths", "16", "--min-steps",
             "3", "--min-seconds", "0", "--warmup", "0", "--breakdown", "--results", str(tmp_path), "--sweep", "bd"]
     assert cli.main(argv) == 0

@@ -4,8 +4,8 @@ import pytest
 
 import models
 import tasks
-from bench.spec import TrainConfig
-from bench.train import compile_model
+from bench.runner.spec import TrainConfig
+from bench.runner.train import compile_model
 from models.layers import SinusoidalPosition
 
 SMALL = {"rnn": {"units": 8}, "lstm": {"units": 8}, "gru": {"units": 8}, "bilstm": {"units": 8},
@@ -21,7 +21,7 @@ def test_every_builtin_model_is_registered():
 def test_model_builds_and_trains_on_task(model_name, task_name):
     task = tasks.create(task_name, length=6)
     model = models.create(model_name, task.signature, **SMALL[model_name])
-    compile_model(model, task.signature, TrainConfig())
+    compile_model(model, task.signature, TrainConfig(), jit_compile=False)
     x, y = task.generate("train", 32, seed=0)
     before = [w.copy() for w in model.get_weights()]
     history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)

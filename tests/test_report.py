@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from bench import cli, record, report
+from bench import cli, report
+from bench.runner import record
 from bench.report import dataframe as frames
 from bench.report import tables
 
@@ -162,7 +163,7 @@ def test_cli_report_of_missing_sweep_is_one_line(tmp_path, capsys):
 
 
 def test_paper_preset_covers_tasks_lengths_models_and_seeds():
-    from bench import sweep
+    from bench.sweep import grid as sweep
 
     plan = sweep.load("paper")
     grid = {(s.task, s.task_params["length"]) for s in plan.specs}

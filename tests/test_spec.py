@@ -1,6 +1,6 @@
 import pytest
 
-from bench.spec import RunSpec, SpecError, TrainConfig
+from bench.runner.spec import RunSpec, SpecError, TrainConfig
 
 
 def test_run_id_is_stable_and_ignores_how_defaults_were_written():

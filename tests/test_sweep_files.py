@@ -5,7 +5,10 @@ import json
 import pandas as pd
 import pytest
 
-from bench import cli, record, store, sweep
+from bench import cli
+from bench.runner import record
+from bench.sweep import store
+from bench.sweep import grid as sweep
 
 VALID = """
 name: files
@@ -135,7 +138,7 @@ def test_stale_temp_files_are_cleaned_and_live_ones_kept(tmp_path):
 def test_progress_is_plain_lines_off_a_terminal_and_a_live_line_on_one():
     import io
 
-    from bench.progress import Progress
+    from bench.sweep.progress import Progress
 
     for live in (False, True):
         out = io.StringIO()

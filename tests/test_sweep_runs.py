@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 import models
-from bench import cli, executors, record
-from bench.spec import RunSpec, TrainConfig
+from bench import cli
+from bench.sweep import executors
+from bench.runner import record
+from bench.runner.spec import RunSpec, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"steps": 20, "eval_every": 10, "val_size": 32, "test_size": 32}

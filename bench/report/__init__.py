@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from bench import record
+from bench.runner import record
 from bench.report import figures, speed, tables
 from bench.report.findings import findings
 from bench.report.dataframe import best_hyperparameters, frame, gradient_frame, history_frame, tuned_keys

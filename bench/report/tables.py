@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bench.record import STATUSES
+from bench.runner.record import STATUSES
 
 NONE = "—"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import record
+from bench.runner import record
 
 FIRST = ["run_id", "sweep", "task", "model", "seed", "status", "error"]  # leading columns, when present
 SHOWN = ["run_id", "task", "task_params.length", "model", "seed", "status", "metrics.score", "metrics.solved",

@@ -1,5 +1,5 @@
 """Harness overhead: the harness's training step time against a plain ``model.fit`` on the same model, batch
-and data, alternated in one process. ``python -m bench.speed overhead`` or ``bench speed --overhead``."""
+and data, alternated in one process. ``python -m bench.speed.timing overhead`` or ``bench speed --overhead``."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ import keras
 import numpy as np
 
 
-def one_round(task, build, config, steps: int, harness_first: bool) -> tuple[float, float]:
+def one_round(task, build, config, steps: int, harness_first: bool, jit) -> tuple[float, float]:
     """Wall seconds per step of (plain fit, harness fit) on freshly compiled copies of the same model.
 
     Both are the wall time of a ``model.fit`` call over ``steps`` steps, after a compiling call, to the end of
     training, so the harness's share includes its callback, its optimizer's norm bookkeeping and one validation.
     """
-    from bench.train import compile_model, fit, loss_for, resolve_jit
+    from bench.runner.train import compile_model, fit, loss_for
 
     plain = build()
     plain.compile(keras.optimizers.Adam(config.lr, clipnorm=config.clipnorm),
-                  loss_for(task.signature), jit_compile=resolve_jit(config.jit_compile, plain))
+                  loss_for(task.signature), jit_compile=jit)
     plain.fit(task.batches(config.batch_size), steps_per_epoch=3, epochs=1, verbose=0)  # compile
     harness = build()
-    compile_model(harness, task.signature, config)
+    compile_model(harness, task.signature, config, jit)
     fit(harness, task, _replace(config, steps=3, eval_every=3), seed=0)  # compile
 
     def time_plain():
@@ -56,7 +56,7 @@ def _replace(config, **changes):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.speed overhead")
+    p = argparse.ArgumentParser(prog="python -m bench.speed.timing overhead")
     p.add_argument("--task", default="adding")
     p.add_argument("--length", type=int, default=100)
     p.add_argument("--model", default="lstm")
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import models
     import tasks
-    from bench.spec import TrainConfig
+    from bench.runner.spec import TrainConfig
 
     task = tasks.create(args.task, length=args.length)
     config = TrainConfig(batch_size=64, val_size=64, gradient_flow=False)
@@ -75,9 +75,11 @@ def main(argv=None) -> int:
         keras.utils.set_random_seed(0)
         return models.create(args.model, task.signature, units=args.units)
 
+    from bench.runner.train import resolve_jit
+    jit = resolve_jit(config.jit_compile, args.model, {"units": args.units}, task.signature)
     ratios = []
     for i in range(args.rounds):
-        plain, harness = one_round(task, build, config, args.steps, harness_first=bool(i % 2))
+        plain, harness = one_round(task, build, config, args.steps, bool(i % 2), jit)
         ratios.append(harness / plain)
         print(f"round {i}: plain fit {plain * 1000:.2f} ms/step, harness {harness * 1000:.2f} ms/step, "
               f"ratio {harness / plain:.3f}", flush=True)

@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from bench.measure import NormAdam, all_layers, gpu_present
-from bench.spec import TrainConfig
+import models
+from bench.runner.measure import gpu_present
+from models import heads
+from bench.runner.optim import NormAdam
+from bench.runner.spec import TrainConfig
 from tasks import IGNORE, Final
 
 
@@ -41,37 +44,22 @@ def loss_for(signature):
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE)
 
 
-XLA_MIN_UNITS = 256  # on the CPU, ``auto`` turns XLA on for LSTM/GRU layers at least this wide (see resolve_jit)
-
-
-def resolve_jit(jit_compile: bool | str, model: keras.Model | None = None) -> bool | str:
-    """``auto``: Keras' choice on a GPU or another backend; on TensorFlow on the CPU, XLA only where measured faster.
-
-    Measured on the quiet 2-core CPU, ``train_on_batch`` alternated in one process, B=64 (ms/step,
-    without → with XLA): LSTM(256) T=256 D=64 435 → 346 and GRU(256) 275 → 242 when the layer returns
-    only its last state; but 495 → 914 and 283 → 650 when it returns every state, SimpleRNN(256) 79 → 122,
-    LSTM(128) T=100 41 → 54, LSTM(64) 21 → 27. So XLA is on only for models whose recurrent layers are
-    all LSTM/GRU, none returning sequences, and at least ``XLA_MIN_UNITS`` wide; off otherwise
-    (Transformers included: not measured faster).
-    """
+def resolve_jit(jit_compile: bool | str, model: str | None = None, hp: dict | None = None,
+                signature=None) -> bool | str:
+    """``auto``: Keras' choice on a GPU or another backend; on TensorFlow on the CPU, XLA only where the model's
+    registry entry says it was measured faster (``xla_cpu``), off elsewhere (Transformers included)."""
     if jit_compile != "auto":
         return bool(jit_compile)
     if keras.backend.backend() != "tensorflow" or gpu_present():
         return "auto"  # Keras' choice: JAX compiles, PyTorch runs eagerly (the rule below was measured on TF)
-    layers = recurrent_layers(model) if model is not None else []
-    return bool(layers) and all(isinstance(layer, (keras.layers.LSTM, keras.layers.GRU))
-                                and not layer.return_sequences and layer.units >= XLA_MIN_UNITS
-                                for layer in layers)
+    entry = models.entry(model)
+    return bool(entry.xla_cpu and entry.xla_cpu({**entry.defaults, **(hp or {})}, heads.is_per_step(signature)))
 
 
-def recurrent_layers(model: keras.Model) -> list:
-    """Every recurrent layer of ``model``, wrapped ones (``Bidirectional``) included."""
-    return [layer for layer in all_layers(model) if isinstance(layer, keras.layers.RNN)]
-
-
-def compile_model(model: keras.Model, signature, config: TrainConfig) -> None:
+def compile_model(model: keras.Model, signature, config: TrainConfig, jit_compile: bool | str) -> None:
+    """Compile with the run's optimizer and loss; ``jit_compile`` as ``resolve_jit`` decided it."""
     optimizer = NormAdam(config.lr, clipnorm=config.clipnorm)
-    model.compile(optimizer=optimizer, loss=loss_for(signature), jit_compile=resolve_jit(config.jit_compile, model))
+    model.compile(optimizer=optimizer, loss=loss_for(signature), jit_compile=jit_compile)
 
 
 def predict(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

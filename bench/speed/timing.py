@@ -2,7 +2,7 @@
 convergence. Each configuration runs in a fresh process; its record (sweep ``speed`` by default) holds
 the compile time, median and p10/p90 step times, peak memory, FLOPs and achieved GFLOP/s.
 
-``python -m bench.speed worker CONFIG_JSON OUT`` runs one configuration (used by ``run_configs``).
+``python -m bench.speed.timing worker CONFIG_JSON OUT`` runs one configuration (used by ``run_configs``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class SpeedConfig:
     use_cudnn: bool | str = "auto"  # False: the generic kernel, for the cuDNN comparison on a GPU
     sweep: str = "speed"
     hp: dict = field(default_factory=dict)  # more model hyperparameters
-    breakdown: bool = False  # also time the step's matmuls alone (bench.breakdown; rnn, lstm, gru)
+    breakdown: bool = False  # also time the step's matmuls alone (bench.speed.breakdown; rnn, lstm, gru)
 
     @property
     def run_id(self) -> str:
@@ -71,15 +71,16 @@ def measure_one(config: SpeedConfig) -> dict:
     """Build, then time forward and forward+backward calls of one configuration; OOM becomes a status."""
     import keras
 
-    from bench import measure, record
-    from bench.train import resolve_jit
+    from bench.runner import measure
+    from bench.runner import record
+    from bench.runner.train import resolve_jit
 
     rec = {"schema": SCHEMA, "kind": "speed", "run_id": config.run_id, **asdict(config),
            "model_params": config.model_params(), "status": "ok", "error": None, "started_at": record.now()}
     try:
         rec.update(_time_model(config, keras, measure, resolve_jit))
     except Exception as e:  # an OOM is data
-        from bench.runner import _is_oom, _last_line
+        from bench.runner.run import _is_oom, _last_line
         rec["status"] = "oom" if _is_oom(e) else "failed"
         rec["error"] = _last_line(e)
     rec["env"] = record.environment()
@@ -89,7 +90,7 @@ def measure_one(config: SpeedConfig) -> dict:
 
 def _time_model(config, keras, measure, resolve_jit) -> dict:
     import models
-    from bench import breakdown
+    from bench.speed import breakdown
 
     keras.utils.set_random_seed(0)
     sig = signature(config)
@@ -98,7 +99,7 @@ def _time_model(config, keras, measure, resolve_jit) -> dict:
     for layer in measure.all_layers(model):
         if hasattr(layer, "use_cudnn"):
             layer.use_cudnn = config.use_cudnn
-    model.compile(keras.optimizers.SGD(1e-6), "mse", jit_compile=resolve_jit(config.jit_compile, model))
+    model.compile(keras.optimizers.SGD(1e-6), "mse", jit_compile=resolve_jit(config.jit_compile, config.model, config.model_params(), sig))
     jit = model.jit_compile
     rng = np.random.default_rng(0)
     x = rng.standard_normal((config.batch, config.length, config.input_width), dtype=np.float32)
@@ -151,7 +152,7 @@ def _gflops(flops, timing) -> float | None:
 
 def run_configs(configs, results: str | Path, timeout: float | None = 600):
     """Measure each configuration in a fresh worker process; store and yield its record."""
-    from bench import record
+    from bench.runner import record
 
     for config in configs:
         rec = _in_subprocess(config, timeout)
@@ -162,7 +163,7 @@ def run_configs(configs, results: str | Path, timeout: float | None = 600):
 def _in_subprocess(config: SpeedConfig, timeout: float | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         out = Path(tmp) / "record.json"
-        cmd = [sys.executable, "-m", "bench.speed", "worker", json.dumps(asdict(config)), str(out)]
+        cmd = [sys.executable, "-m", "bench.speed.timing", "worker", json.dumps(asdict(config)), str(out)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
         except subprocess.TimeoutExpired:
@@ -175,7 +176,7 @@ def _in_subprocess(config: SpeedConfig, timeout: float | None) -> dict:
 
 
 def _unfinished(config: SpeedConfig, status: str, error: str) -> dict:
-    from bench import record
+    from bench.runner import record
 
     return {"schema": SCHEMA, "kind": "speed", "run_id": config.run_id, **asdict(config), "status": status,
             "error": error, "finished_at": record.now()}
@@ -225,13 +226,13 @@ def main(argv=None) -> int:
     args = argv or sys.argv[1:]
     if args[:1] == ["worker"]:
         config = json.loads(args[1])
-        from bench import record
+        from bench.runner import record
         Path(args[2]).write_text(record.hand_off(measure_one(SpeedConfig(**config))))
         return 0
     if args[:1] == ["overhead"]:
-        from bench.overhead import main as overhead
+        from bench.speed.overhead import main as overhead
         return overhead(args[1:])
-    print("usage: python -m bench.speed worker CONFIG_JSON OUT | overhead [...]", file=sys.stderr)
+    print("usage: python -m bench.speed.timing worker CONFIG_JSON OUT | overhead [...]", file=sys.stderr)
     return 2
 
 

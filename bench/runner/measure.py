@@ -249,46 +249,6 @@ def _cudnn_blockers(layer) -> list[str]:
     return out
 
 
-# ---------------------------------------------------------------- gradient norms
-
-
-class NormAdam(keras.optimizers.Adam):
-    """Adam that records, inside the compiled step, the global gradient norm before clipping.
-
-    Variables ``grad_norm`` (last step), ``grad_norm_max`` (largest since the last ``read_norms``)
-    and ``clipped`` (steps at which clipping changed the gradient). Keras' ``clipnorm`` clips each
-    tensor by its own norm, so a step counts as clipped when any tensor's norm exceeds it;
-    ``global_clipnorm`` when the global norm does.
-    """
-
-    def build(self, variables):
-        super().build(variables)
-        self.grad_norm = self.add_variable((), name="grad_norm")
-        self.grad_norm_max = self.add_variable((), name="grad_norm_max")
-        self.clipped = self.add_variable((), name="clipped")
-
-    def _clip_gradients(self, grads):
-        squares = [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads if g is not None]
-        norm = ops.sqrt(ops.sum(ops.stack(squares)))
-        if self.clipnorm:
-            fired = ops.max(ops.stack(squares)) > self.clipnorm**2
-        elif self.global_clipnorm:
-            fired = norm > self.global_clipnorm
-        else:
-            fired = ops.convert_to_tensor(False)
-        self.grad_norm.assign(norm)
-        self.grad_norm_max.assign(ops.maximum(self.grad_norm_max, norm))
-        self.clipped.assign_add(ops.cast(fired, "float32"))
-        return super()._clip_gradients(grads)
-
-    def read_norms(self) -> dict:
-        """The norms since the last read, and the running clip count; resets the running maximum."""
-        out = {"grad_norm": float(self.grad_norm), "grad_norm_max": float(self.grad_norm_max),
-               "clipped_steps": int(float(self.clipped))}
-        self.grad_norm_max.assign(0.0)
-        return out
-
-
 # ---------------------------------------------------------------- gradient flow
 
 

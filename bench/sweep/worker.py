@@ -1,4 +1,4 @@
-"""Entry point of a fresh worker process: ``python -m bench.worker SPEC_JSON OUT_PATH [PLUGIN ...]``.
+"""Entry point of a fresh worker process: ``python -m bench.sweep.worker SPEC_JSON OUT_PATH [PLUGIN ...]``.
 
 Imports the plugins, runs one spec and writes its record to OUT_PATH; the driver, not the worker, stores it.
 A worker whose parent dies (a driver killed with SIGKILL) exits instead of training on as an orphan.
@@ -25,9 +25,10 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
 def main(argv=None) -> int:
     spec_json, out_path, *plugin_refs = argv or sys.argv[1:]
     _exit_with_parent(int(os.environ.get("BENCH_PARENT_PID", os.getppid())))
-    from bench import plugins, record
-    from bench.runner import run
-    from bench.spec import RunSpec
+    from bench import plugins
+    from bench.runner import record
+    from bench.runner.run import run
+    from bench.runner.spec import RunSpec
 
     plugins.load(plugin_refs)
     result = run(RunSpec.from_dict(json.loads(spec_json)))

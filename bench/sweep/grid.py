@@ -11,7 +11,7 @@ import yaml
 
 import models
 import tasks
-from bench.spec import RunSpec, SpecError, TrainConfig
+from bench.runner.spec import RunSpec, SpecError, TrainConfig
 
 PRESETS = Path(__file__).parent / "presets"
 KEYS = ("name", "description", "seeds", "train", "tasks", "models", "overrides")
@@ -202,7 +202,7 @@ def describe(spec: RunSpec) -> str:
 
 def plan(sweep: Sweep, results: Path | str) -> list[tuple[RunSpec, str | None]]:
     """Each spec with the status of its stored record (None: never run)."""
-    from bench import record
+    from bench.runner import record
 
     stored = record.stored(results, sweep.name)
     return [(spec, stored.get(spec.run_id)) for spec in sweep.specs]
@@ -227,8 +227,9 @@ def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", worker
               timeout: float | None = None, retry_failed: bool = False, plugins=(), log=print,
               **options) -> dict[str, int]:
     """Run what is missing, writing each record as it arrives; return the count of each status."""
-    from bench import executors, record
-    from bench.progress import Progress
+    from bench.sweep import executors
+    from bench.runner import record
+    from bench.sweep.progress import Progress
 
     record.clean_stale(results, sweep.name)
     todo = pending(sweep, results, retry_failed)

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from bench import record
-from bench.spec import RunSpec
+from bench.runner import record
+from bench.runner.spec import RunSpec
 
 
 def run_in_subprocess(spec_dict: dict, timeout: float | None = None, env: dict | None = None,
@@ -29,7 +29,7 @@ def run_in_subprocess(spec_dict: dict, timeout: float | None = None, env: dict |
     """Run one spec in a fresh Python process; a crash, kill or timeout still returns a record."""
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
         out = Path(tmp) / "record.json"
-        cmd = [sys.executable, "-m", "bench.worker", json.dumps(spec_dict), str(out), *plugins]
+        cmd = [sys.executable, "-m", "bench.sweep.worker", json.dumps(spec_dict), str(out), *plugins]
         started = time.perf_counter()
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,

@@ -130,7 +130,7 @@ def environment() -> dict:
     """Backend, device, versions, threads and source commit: what the numbers were measured on."""
     import keras
 
-    from bench.measure import gpu_present
+    from bench.runner.measure import gpu_present
 
     backend = keras.backend.backend()
     versions = {name: _version(name) for name in ("keras", "tensorflow", "jax", "torch", "numpy")}

@@ -9,9 +9,10 @@ import keras
 
 import models
 import tasks
-from bench import measure, record
-from bench.spec import RunSpec
-from bench.train import compile_model, fit, predict
+from bench.runner import measure
+from bench.runner import record
+from bench.runner.spec import RunSpec
+from bench.runner.train import compile_model, fit, predict, resolve_jit
 
 
 def run(spec: RunSpec) -> dict:
@@ -39,7 +40,7 @@ def _train_and_score(spec: RunSpec) -> dict:
     signature, train = task.signature, spec.train
     memory = measure.MemoryProbe().start()
     model = models.create(spec.model, signature, **spec.model_params)
-    compile_model(model, signature, train)
+    compile_model(model, signature, train, resolve_jit(train.jit_compile, spec.model, spec.model_params, signature))
     flow_batch = task.generate("val", measure.FLOW_BATCH, seed=spec.seed) if train.gradient_flow else None
     flow = {"init": _flow(model, signature, flow_batch)} if flow_batch else None
     result = fit(model, task, train, spec.seed)
