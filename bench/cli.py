@@ -70,8 +70,8 @@ def cmd_run(args) -> int:
     if unknown:
         raise UsageError(f"unknown training option {unknown[0]!r}; valid: {', '.join(TrainConfig.keys())}")
     task_params = {"length": args.length, **_pairs(args.param, "--param")}
-    spec = RunSpec(args.task, args.model, task_params, _pairs(args.hp, "--hp"), TrainConfig(**train),
-                   args.seed, "adhoc").resolved()
+    spec = RunSpec(args.task, args.model, task_params, _pairs(args.hp, "--hp"), train, args.seed, "adhoc")
+    spec.resolved()  # an impossible value is an error before anything trains
     rec = run(spec)
     path = record.write(rec, args.results)
     metrics = rec.get("metrics") or {}
@@ -97,7 +97,7 @@ def cmd_sweep(args) -> int:
     workers = args.workers or len(executors.gpu_ids()) or max(1, (os.cpu_count() or 2) // 2)
     options = {"scheduler": args.scheduler} if args.executor == "dask" else {}
     counts = sweeps.run_sweep(plan, args.results, args.executor, workers, args.timeout, args.retry_failed, refs,
-                              **options)
+                              rerun_stale=args.rerun_stale, **options)
     print("summary: " + ", ".join(f"{k} {v}" for k, v in counts.items())
           + f"; records in {os.path.join(args.results, plan.name)}")
     return 1 if counts.get("failed") else 0
@@ -107,13 +107,18 @@ def _dry_run(plan, args) -> int:
     from bench.sweep import grid as sweeps
 
     rows = sweeps.plan(plan, args.results)
-    todo = sum(sweeps.runs(status, args.retry_failed) for _, status in rows)
-    print(f"sweep {plan.name}: {len(rows)} runs, {len(rows) - todo} stored, {todo} to run "
-          f"(dry run: nothing trains; results in {os.path.join(args.results, plan.name)})")
-    for spec, status in rows:
-        state = "to run" if status is None else f"rerun ({status})" if sweeps.runs(status, args.retry_failed) \
-            else f"stored ({status})"
-        print(f"  {state:18s} {spec.run_id}  {sweeps.describe(spec)}")
+    todo = sweeps.pending(rows, args.retry_failed, args.rerun_stale)
+    stale = sum(bool(row.stale) for row in rows)
+    print(f"sweep {plan.name}: {len(rows)} runs, {len(rows) - len(todo)} stored, {len(todo)} to run"
+          + (f", {stale} stale" if stale else "")
+          + f" (dry run: nothing trains; results in {os.path.join(args.results, plan.name)})")
+    for row in rows:
+        again = row.runs(args.retry_failed, args.rerun_stale)
+        state = "to run" if row.status is None else f"rerun ({row.status})" if again else f"stored ({row.status})"
+        state += ", stale" if row.stale else ""
+        print(f"  {state:25s} {row.spec.run_id}  {row.spec.label()}")
+        for reason in row.stale:
+            print(f"  {'':25s}   stale: {reason}")
     return 0
 
 
@@ -156,8 +161,10 @@ def _ints(text: str, flag: str) -> list[int]:
 
 def cmd_speed(args) -> int:
     import models
+    from bench.runner import record
     from bench.speed import timing as speed
-    from bench.runner.measure import gpu_present
+    from bench.sweep import executors
+    from bench.sweep import grid as sweeps
 
     if args.overhead:
         from bench.speed import overhead
@@ -170,22 +177,23 @@ def cmd_speed(args) -> int:
     for name in names:
         models.entry(name)  # ModelError names the valid ones
     if args.preset == "deepbench":
-        configs = [c for c in speed.deepbench(**options) if c.model in names]
+        specs = [c for c in speed.deepbench(**options) if c.model in names]
     else:
-        configs = speed.grid(names, _ints(args.units, "--units"), _ints(args.batch, "--batch"),
-                             _ints(args.lengths, "--lengths"), input_width=args.input_width, **options)
-    if args.generic or gpu_present():
-        configs = speed.with_generic(configs)
-    records = []
-    for rec in speed.run_configs(configs, args.results, timeout=args.timeout):
-        records.append(rec)
-        print(speed.table([rec]).splitlines()[-1], flush=True)
+        specs = speed.grid(names, _ints(args.units, "--units"), _ints(args.batch, "--batch"),
+                           _ints(args.lengths, "--lengths"), input_width=args.input_width, **options)
+    if args.generic or executors.gpu_ids():
+        specs = speed.with_generic(specs)
+    plan = sweeps.Sweep(args.sweep, "bench speed", specs)
+    counts = sweeps.run_sweep(plan, args.results, workers=1, timeout=args.timeout, rerun_stale=args.rerun,
+                              retry_failed=args.rerun, show=lambda r: speed.table([r]).splitlines()[-1].strip())
+    stored = {r["run_id"]: r for r in record.load(args.results, args.sweep)[0]}
+    records = [stored[s.run_id] for s in specs if s.run_id in stored]
     print(speed.table(records))
     if args.breakdown:
         from bench.speed import breakdown
         print("\nmatmul floor (ms): each matmul of the step timed alone; rest = f+b - floor")
         print(breakdown.table(records))
-    return 1 if any(r["status"] == "failed" for r in records) else 0
+    return 1 if counts.get("failed") else 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -223,6 +231,8 @@ def parser() -> argparse.ArgumentParser:
                    help="address of a running Dask scheduler (default: start a LocalCluster of --workers)")
     s.add_argument("--timeout", type=float, default=None, help="seconds per run before it is recorded as timeout")
     s.add_argument("--retry-failed", action="store_true", help="run failed and timed-out runs again")
+    s.add_argument("--rerun-stale", action="store_true",
+                   help="run again the runs whose record is stale (a default or the model's or task's code changed)")
     s.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="import a Python file or module (here and in every worker) so its models register")
     s.add_argument("--dry-run", action="store_true", help="print the plan without training")
@@ -254,6 +264,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--sweep", default="speed", help="records go to RESULTS/SWEEP/")
     sp.add_argument("--results", default="results")
     sp.add_argument("--timeout", type=float, default=600, help="seconds per configuration")
+    sp.add_argument("--rerun", action="store_true",
+                    help="measure again configurations whose record is stale or failed (stored ones are kept)")
     sp.set_defaults(fn=cmd_speed)
 
     rep = sub.add_parser("report", help="figures and tables of a sweep's records")
@@ -266,13 +278,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from bench.runner.spec import SpecError
-    from models import ModelError
-    from tasks import TaskError
-
     try:
         return args.fn(args)
-    except (UsageError, SpecError, TaskError, ModelError, FileNotFoundError) as e:
+    except Exception as e:
+        if not isinstance(e, _input_errors()):
+            raise
         print(f"bench {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -280,5 +290,30 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _input_errors() -> tuple[type, ...]:
+    """The errors that mean bad input (a one-line message, exit 2): only those of modules already imported,
+    so that catching them imports nothing (a command that trains nothing never loads Keras for it)."""
+    errors = [UsageError, FileNotFoundError]
+    for module, name in (("bench.runner.spec", "SpecError"), ("models.registry", "ModelError"),
+                         ("tasks.base", "TaskError")):
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
+
+
+TRAIN_NOTHING = ("list", "results", "report")  # and `sweep --dry-run`
+
+
+def entry() -> int:
+    """The ``bench`` command. Commands that train nothing but need the model registry (``list``, ``sweep
+    --dry-run``) load Keras on its light numpy backend unless KERAS_BACKEND says otherwise: building a model
+    to check its hyperparameters needs no TensorFlow, whose import is most of the start-up time."""
+    argv = sys.argv[1:]
+    light = bool(argv) and (argv[0] in TRAIN_NOTHING or (argv[0] == "sweep" and "--dry-run" in argv))
+    if light and "KERAS_BACKEND" not in os.environ:
+        os.environ["KERAS_BACKEND"] = "numpy"
+    return main(argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tasks.base import Features, Final, PerStep, Tokens
+from tasks.base import IGNORE, Features, Final, PerStep, Tokens
 
 EMBED_DIM = 64  # width of the token embedding every model reads
 
@@ -44,3 +44,11 @@ def readout(x, signature):
         x = x[:, -1, :]
     classes = signature.output.classes
     return keras.layers.Dense(classes or 1, name="readout")(x)
+
+
+def loss(signature, reduction: str = "sum_over_batch_size"):
+    """The loss of the readout's output: MSE for a value, cross-entropy on logits for classes (targets equal to
+    ``IGNORE`` carry none). Training uses the mean; the gradient flow the sum, to weight answer positions."""
+    if isinstance(signature.output, Final) and signature.output.classes is None:
+        return keras.losses.MeanSquaredError(reduction=reduction)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE, reduction=reduction)

@@ -115,8 +115,7 @@ class Task:
 
     def score(self, value: float) -> float:
         """Normalise a metric value: 0 is the memoryless baseline, 1 is perfect."""
-        perfect = 1.0 if self.higher_is_better else 0.0
-        return float((value - self.baseline) / (perfect - self.baseline))
+        return normalised(value, self.baseline, self.higher_is_better)
 
     def solved(self, value: float) -> bool:
         return bool(value >= self.solved_at if self.higher_is_better else value <= self.solved_at)
@@ -124,6 +123,15 @@ class Task:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"
+
+
+def normalised(value: float, baseline: float, higher_is_better: bool) -> float:
+    """A metric value on the scale 0 = the memoryless ``baseline``, 1 = perfect (1 for accuracy-like metrics,
+    0 for errors); NaN where it is undefined."""
+    perfect = 1.0 if higher_is_better else 0.0
+    if perfect == baseline:
+        return float("nan")
+    return float((value - baseline) / (perfect - baseline))
 
 
 _HASH_WEIGHTS = np.random.default_rng(20161).integers(1, 2**62, size=1 << 16, dtype=np.uint64) | np.uint64(1)

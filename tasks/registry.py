@@ -32,6 +32,11 @@ def task_class(name: str) -> type[Task]:
     return _TASKS[name]
 
 
+def source(name: str) -> str | None:
+    """The file that defines task ``name`` (its fingerprint marks the task's records stale when it changes)."""
+    return inspect.getsourcefile(task_class(name))
+
+
 def defaults(name: str) -> dict:
     """The task's parameters and their defaults (``inspect.Parameter.empty`` when required)."""
     params = inspect.signature(task_class(name).__init__).parameters

@@ -155,8 +155,9 @@ def test_speed_benchmark_records_one_tiny_configuration(tmp_path):
             "--min-seconds", "0", "--warmup", "0", "--results", str(tmp_path), "--sweep", "tiny"]
     assert cli.main(argv) == 0
     (rec,), skipped = record.load(tmp_path, "tiny")
-    assert rec["status"] == "ok" and rec["forward"]["steps"] == rec["train"]["steps"] == 3
-    assert rec["train"]["p10_ms"] <= rec["train"]["median_ms"] <= rec["train"]["p90_ms"]
+    assert rec["status"] == "ok" and rec["speed"]["forward"]["steps"] == rec["speed"]["train"]["steps"] == 3
+    timed = rec["speed"]["train"]
+    assert timed["p10_ms"] <= timed["median_ms"] <= timed["p90_ms"]
     assert rec["flops"]["deepbench_forward"] == 2 * 4 * 16 * 4 * 8**2 and rec["gflops"]["train"] > 0
     assert cli.main(["speed", "--models", "lstmm"]) == 2
 
@@ -174,7 +175,7 @@ def test_speed_breakdown_splits_a_recurrent_step_into_its_matmuls_and_the_rest(t
     groups = [k for k in b if k.startswith(("recurrent_", "input_"))]
     assert len(groups) == 3 and all(b[k] > 0 for k in groups)
     assert b["floor_ms"] == pytest.approx(sum(b[k] for k in groups), abs=1e-2)
-    assert b["train_ms"] == by_model["gru"]["train"]["median_ms"]
+    assert b["train_ms"] == by_model["gru"]["speed"]["train"]["median_ms"]
     assert b["rest_ms"] == pytest.approx(b["train_ms"] - b["floor_ms"], abs=1e-2)
     assert "matmul floor" in capsys.readouterr().out
     assert cli.main(["report", "bd", "--results", str(tmp_path), "--out", str(tmp_path / "reports")]) == 0

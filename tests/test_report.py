@@ -14,33 +14,60 @@ TASKS = {"adding": (1 / 6, False, "mse"), "copy": (1 / 8, True, "recall_accuracy
 ENV = {"backend": "tensorflow", "device": "cpu: test", "versions": {"keras": "3.15.1"}, "python": "3.11.7"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _templates():
+    """One record per (task, model) written by the real runner (tiny budgets): every synthetic record below is
+    one of these with its numbers set, so the report reads the fields where the runner puts them."""
+    from bench.runner.run import run
+    from bench.runner.spec import RunSpec
+
+    tiny = {"steps": 12, "eval_every": 4, "val_size": 8, "test_size": 8}
+    hp = {"rnn": {"units": 4}, "lstm": {"units": 4}, "transformer": {"d_model": 8, "heads": 2, "layers": 1}}
+    for task in TASKS:
+        for model in ("rnn", "lstm", "transformer"):
+            rec = run(RunSpec(task, model, {"length": 4}, hp[model], tiny, 0, "synth"))
+            assert rec["status"] == "ok", rec.get("error")
+            TEMPLATES[task, model] = rec
+
+
+TEMPLATES: dict = {}
+
+
 def make(task, model, length, seed, *, score, lr=3e-3, status="ok", measured=True, units=64, **extra):
-    """A run record as the runner writes it; ``measured`` adds the optional measurement fields."""
+    """A real runner's record of (task, model) with its numbers set; ``measured=False`` drops the optional
+    measurement fields."""
     baseline, higher, metric = TASKS[task]
     perfect = 1.0 if higher else 0.0
     value = baseline + score * (perfect - baseline)
     solved = score >= 0.95
     steps = 400 if solved else 1000
-    r = {
-        "schema": 1, "run_id": f"{task}-{model}-{length}-{seed}-{lr}-{units}", "sweep": "synth", "task": task,
-        "task_params": {"length": length}, "dependency": length, "length": length, "model": model,
-        "model_params": {"units": units}, "train": {"steps": 1000, "lr": lr, "batch_size": 64}, "seed": seed,
-        "status": status, "error": None if status == "ok" else f"{status} happened", "env": ENV,
-        "params": 1000 * units, "steps": steps, "train_seconds": steps * length / 1000,
-        "speed": {"step_ms_median": length * (2.0 if model == "transformer" else 1.0), "tokens_per_s": 64000 / length},
+    r = json.loads(json.dumps(TEMPLATES[task, model]))
+    r.update({
+        "run_id": f"{task}-{model}-{length}-{seed}-{lr}-{units}", "task_params": {**r["task_params"], "length": length},
+        "dependency": length, "length": length, "model_params": {**r["model_params"], "units": units},
+        "train": {**r["train"], "steps": 1000, "lr": lr}, "seed": seed,
+        "status": status, "error": None if status == "ok" else f"{status} happened",
+        "env": {**r["env"], **ENV}, "params": 1000 * units, "steps": steps, "train_seconds": steps * length / 1000,
         "history": [{"step": s, "seconds": s / 100, "loss": 1.0, "val": baseline + score * (perfect - baseline) * s / steps}
                     for s in range(100, steps + 1, 100)],
-    }
-    if status == "ok":
-        r["metrics"] = {"metric": metric, "value": value, "baseline": baseline, "score": score, "solved": solved,
-                        "higher_is_better": higher, "val": value, "steps_to_solve": steps if solved else None,
-                        "seconds_to_solve": steps / 100 if solved else None}
+    })
+    r["speed"].update(step_ms_median=length * (2.0 if model == "transformer" else 1.0), tokens_per_s=64000 / length)
+    r["metrics"].update(value=value, score=score, solved=solved, val=value, steps_to_solve=steps if solved else None,
+                        seconds_to_solve=steps / 100 if solved else None)
+    if status != "ok":
+        r.pop("metrics")
     if measured:
         decay = 0.5 if model == "rnn" else 0.99
+        r["speed"].update(roofline_gflops=300.0, achieved_gflops=None)
         r.update({"memory": {"peak_bytes": 2**20 * length, "kind": "rss"}, "flops_per_step": 1e6 * length,
-                  "roofline_gflops": 300.0, "state_size": 2 * units, "grad_norm": {"median": 1.5},
+                  "state_size": 2 * units, "grad_norm": {"median": 1.5},
                   "gradient_flow": {"init": {"distance": [1, 4, 16], "norm": [1.0, decay**4, decay**16]},
                                     "final": {"1": 1.0, "4": decay**2, "16": decay**8}}})
+    else:
+        for key in ("memory", "flops_per_step", "state_size", "gradient_flow"):
+            r.pop(key, None)
+        for key in ("roofline_gflops", "achieved_gflops"):
+            r["speed"].pop(key, None)
     r.update(extra)
     return r
 
@@ -153,6 +180,7 @@ def test_accessors_read_every_curve_shape():
     assert frames.curve("garbage") == []
     assert frames.grad_norm({"history": [{"grad_norm": 1.0}, {"grad_norm": 3.0}]}) == 2.0
     assert frames.achieved_gflops({"flops_per_step": 2e9, "speed": {"step_ms_median": 1000.0}}) == 2.0
+    assert frames.roofline_gflops({"speed": {"roofline_gflops": 217.0}}) == 217.0
     assert tables.mean_ci([1.0, 1.0, 1.0]) == (1.0, 0.0)
 
 
@@ -169,19 +197,27 @@ def test_paper_preset_covers_tasks_lengths_models_and_seeds():
     grid = {(s.task, s.task_params["length"]) for s in plan.specs}
     assert {t for t, _ in grid} == {"adding", "copy", "recall"} and len(grid) >= 15
     assert {s.model for s in plan.specs} == {"rnn", "lstm", "gru", "bilstm", "stacked_lstm", "transformer"}
-    assert {s.seed for s in plan.specs} >= {0, 1, 2} and all(s.train.max_seconds for s in plan.specs)
+    assert {s.seed for s in plan.specs} >= {0, 1, 2} and all(s.config.max_seconds for s in plan.specs)
 
 
 def speed_record(model, length, *, peak_mib, step_ms, status="ok", units=64, batch=8):
-    """A ``bench speed`` record as its worker writes it."""
-    r = {"schema": 1, "kind": "speed", "run_id": f"{model}-{length}", "sweep": "sp", "model": model, "units": units,
-         "batch": batch, "length": length, "input_width": 64, "use_cudnn": "auto", "jit_compile": False,
-         "status": status, "error": None if status == "ok" else "out of memory", "env": ENV}
+    """A ``bench speed`` record from the real worker (a tiny configuration), with its numbers set."""
+    from bench.speed.timing import SpeedSpec
+
+    width = {"lstm": 64, "transformer": 64}[model]
+    r = SpeedSpec(model, width, 2, 8, min_steps=1, min_seconds=0, warmup=0, sweep="sp").execute()
+    assert r["status"] == "ok", r.get("error")
+    r.update(run_id=f"{model}-{length}", units=units, batch=batch, length=length, status=status,
+             error=None if status == "ok" else "out of memory", env={**r["env"], **ENV})
     if status == "ok":
-        r.update(forward={"median_ms": step_ms / 3, "p10_ms": step_ms / 3, "p90_ms": step_ms / 3, "compile_ms": 900.0},
-                 train={"median_ms": step_ms, "p10_ms": step_ms * 0.9, "p90_ms": step_ms * 1.1, "compile_ms": 2000.0},
-                 memory={"peak_bytes": peak_mib * 2**20}, gflops={"train": 50.0, "deepbench_train": 40.0},
-                 roofline_gflops=200.0)
+        r["speed"].update(forward={"median_ms": step_ms / 3, "p10_ms": step_ms / 3, "p90_ms": step_ms / 3,
+                                   "compile_ms": 900.0},
+                          train={"median_ms": step_ms, "p10_ms": step_ms * 0.9, "p90_ms": step_ms * 1.1,
+                                 "compile_ms": 2000.0}, roofline_gflops=200.0)
+        r.update(memory={"peak_bytes": peak_mib * 2**20}, gflops={"train": 50.0, "deepbench_train": 40.0})
+    else:
+        for key in ("speed", "memory", "gflops", "flops"):
+            r.pop(key, None)
     return r
 
 
@@ -203,3 +239,9 @@ def test_speed_report_says_where_the_transformer_overtakes_the_lstm(tmp_path):
     first = {p.name: p.read_bytes() for p in folder.iterdir()}
     report.build("sp", tmp_path / "results", tmp_path / "reports")
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == first
+
+
+def test_the_gflops_figure_reads_the_roofline_the_runner_records():
+    df = frames.frame([TEMPLATES["adding", "lstm"]])
+    assert df.roofline_gflops.iloc[0] == TEMPLATES["adding", "lstm"]["speed"]["roofline_gflops"] > 0
+    assert df.achieved_gflops.iloc[0] == TEMPLATES["adding", "lstm"]["speed"]["achieved_gflops"] > 0

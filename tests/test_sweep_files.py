@@ -69,7 +69,7 @@ def test_a_python_object_tag_is_refused_not_run(tmp_path, capsys):
 
 
 def _fake(spec, status):
-    return {"schema": record.SCHEMA, "run_id": spec.run_id, **spec.to_dict(), "status": status, "error": None}
+    return record.new(spec.resolved().fields(), status)
 
 
 def test_dry_run_plan_shows_stored_and_retried_runs(tmp_path, capsys):
@@ -88,7 +88,7 @@ def test_dry_run_plan_shows_stored_and_retried_runs(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("sweep files: 4 runs, 1 stored, 3 to run")
     assert "rerun (failed)" in out[2] and "rerun (timeout)" in out[3] and plan.specs[1].run_id in out[2]
-    assert sweep.pending(plan, tmp_path, retry_failed=True) == sorted(plan.specs[1:], key=lambda s: s.seed)
+    assert sweep.pending(sweep.plan(plan, tmp_path), retry_failed=True) == sorted(plan.specs[1:], key=lambda s: s.seed)
 
 
 def test_results_table_flattens_old_new_and_skips_foreign_files(tmp_path, capsys):

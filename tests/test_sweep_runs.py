@@ -107,7 +107,7 @@ def test_dask_sweep_with_plugin_records_diverged_and_failed(tmp_path, plugin, ca
 
 
 def test_timeout_and_killed_worker_are_recorded(tmp_path):
-    spec = RunSpec("adding", "gru", {"length": 6}, {"units": 4}, TrainConfig(**TINY), 0, "t").resolved()
+    spec = RunSpec("adding", "gru", {"length": 6}, {"units": 4}, TrainConfig(**TINY), 0, "t")
     rec = executors.run_in_subprocess(spec.to_dict(), timeout=0.5)
     assert rec["status"] == "timeout" and rec["run_id"] == spec.run_id and "0.5 s" in rec["error"]
     suicide = tmp_path / "suicide.py"

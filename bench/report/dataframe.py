@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from tasks.base import normalised
+
 # Training options that are budgets, not hyperparameters: they never take part in best-value selection.
 BUDGET_KEYS = {"steps", "max_seconds", "eval_every", "val_size", "test_size", "early_stop", "jit_compile"}
 KEYS = ["task", "dependency", "variant", "seed", "run_id"]
@@ -60,14 +62,14 @@ def flops_per_step(r: dict) -> float:
 
 
 def achieved_gflops(r: dict) -> float:
-    value = _number(r.get("achieved_gflops"))
+    value = _number(_get(r, "speed", "achieved_gflops"))
     if math.isnan(value) and step_ms(r) > 0:  # derivable from the two fields it is defined by
         value = flops_per_step(r) / (step_ms(r) / 1000.0) / 1e9
     return value
 
 
 def roofline_gflops(r: dict) -> float:
-    return _number(r.get("roofline_gflops"))
+    return _number(_get(r, "speed", "roofline_gflops"))
 
 
 def state_size(r: dict) -> float:
@@ -156,8 +158,7 @@ def _score(value: float, baseline: float, higher_is_better) -> float:
     """The task's normalisation (0 = memoryless, 1 = perfect), applied to a validation value."""
     if higher_is_better is None or math.isnan(value) or math.isnan(baseline):
         return math.nan
-    perfect = 1.0 if higher_is_better else 0.0
-    return (value - baseline) / (perfect - baseline) if perfect != baseline else math.nan
+    return normalised(value, baseline, higher_is_better)
 
 
 def row(r: dict) -> dict:

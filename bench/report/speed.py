@@ -25,7 +25,8 @@ def variant(r: dict) -> str:
 
 
 def row(r: dict) -> dict:
-    train, forward = r.get("train") or {}, r.get("forward") or {}
+    speed = r.get("speed") or {}
+    train, forward = speed.get("train") or {}, speed.get("forward") or {}
     step = train.get("median_ms", math.nan)
     floor = r.get("matmul_floor") or {}
     return {
@@ -37,7 +38,7 @@ def row(r: dict) -> dict:
         "peak_bytes": (r.get("memory") or {}).get("peak_bytes", math.nan),
         "achieved_gflops": (r.get("gflops") or {}).get("train", math.nan),
         "deepbench_gflops": (r.get("gflops") or {}).get("deepbench_train", math.nan),
-        "roofline_gflops": r.get("roofline_gflops", math.nan), "floor_ms": floor.get("floor_ms", math.nan),
+        "roofline_gflops": speed.get("roofline_gflops", math.nan), "floor_ms": floor.get("floor_ms", math.nan),
     }
 
 

@@ -16,7 +16,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from tasks import IGNORE, Final
+from models import heads
+from tasks import IGNORE
 
 WARMUP_STEPS = 10  # steps left out of the steady-state step time (tracing, compilation, caches)
 FLOW_POINTS = 64  # most points of a gradient-flow curve
@@ -290,9 +291,7 @@ def answer_mask(y: np.ndarray) -> np.ndarray:
 
 def flow_loss(signature):
     """The loss gradient flow is taken of: unreduced, so answer positions can be weighted."""
-    if isinstance(signature.output, Final) and signature.output.classes is None:
-        return keras.losses.MeanSquaredError(reduction="sum")
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE, reduction="sum")
+    return heads.loss(signature, reduction="sum")
 
 
 def _split_at_mixer(model):

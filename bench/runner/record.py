@@ -10,17 +10,47 @@ import socket
 import subprocess
 import tempfile
 import time
+import traceback
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-SCHEMA = 1
+SCHEMA = 2  # 2: run_id hashes the request; records carry kind, request and source fingerprints
 STATUSES = ("ok", "diverged", "oom", "timeout", "failed")
 STALE_TMP_S = 3600  # a temp file this old is stale even if a process with its pid exists
 
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new(fields: dict, status: str = "ok", error: str | None = None, **measured) -> dict:
+    """The one constructor of a run record: the spec's ``fields`` (``Resolved.fields()``), how it ended, and what
+    was measured. Every record, whatever its kind or however it ended, is built here."""
+    return {"schema": SCHEMA, **fields, "status": status, "error": error, **measured}
+
+
+def capture(fields: dict, measure) -> dict:
+    """The record of ``measure()``, which returns the measured fields (and may set ``status``/``error``, e.g.
+    diverged); an exception becomes a ``failed`` (or ``oom``) record with its last line and traceback."""
+    started, clock = now(), time.perf_counter()
+    try:
+        rec = new(fields, **{"status": "ok", **measure()})
+    except Exception as e:  # a failed run is data: its record says why
+        rec = new(fields, "oom" if is_oom(e) else "failed", last_line(e), traceback=traceback.format_exc(limit=8))
+    rec.update(env=environment(), started_at=started, finished_at=now(),
+               wall_s=round(time.perf_counter() - clock, 3))
+    return rec
+
+
+def is_oom(error: BaseException) -> bool:
+    text = f"{type(error).__name__} {error}".lower()
+    return isinstance(error, MemoryError) or "resourceexhausted" in text or "out of memory" in text
+
+
+def last_line(error: BaseException) -> str:
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[-1] if lines else ''}".strip()
 
 
 def path_for(results: Path | str, sweep: str, run_id: str) -> Path:

@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-import time
-import traceback
-
 import keras
 
 import models
 import tasks
 from bench.runner import measure
 from bench.runner import record
-from bench.runner.spec import RunSpec
+from bench.runner.spec import Resolved, RunSpec
 from bench.runner.train import compile_model, fit, predict, resolve_jit
 
 
 def run(spec: RunSpec) -> dict:
-    """Train and score ``spec``; the record's ``status`` says how it ended (ok, diverged, oom, failed)."""
-    spec = spec.resolved()
-    started, clock = record.now(), time.perf_counter()
-    rec = {
-        "schema": record.SCHEMA, "run_id": spec.run_id, **spec.to_dict(), "status": "ok", "error": None,
-        "started_at": started,
-    }
-    try:
-        rec.update(_train_and_score(spec))
-    except Exception as e:  # a failed run is data: its record says why
-        rec["status"] = "oom" if _is_oom(e) else "failed"
-        rec["error"] = _last_line(e)
-        rec["traceback"] = traceback.format_exc(limit=8)
-    rec["env"] = record.environment()
-    rec["finished_at"], rec["wall_s"] = record.now(), round(time.perf_counter() - clock, 3)
-    return rec
+    """Train and score ``spec``; return its record (not written: the caller stores it). Never raises for a bad
+    run: the record's ``status`` says how it ended (ok, diverged, oom, failed)."""
+    resolved = spec.resolved()
+    return record.capture(resolved.fields(), lambda: _train_and_score(resolved))
 
 
-def _train_and_score(spec: RunSpec) -> dict:
+def _train_and_score(spec: Resolved) -> dict:
     keras.utils.set_random_seed(spec.seed)
     task = tasks.create(spec.task, **spec.task_params)
     signature, train = task.signature, spec.train
@@ -97,13 +82,3 @@ def _metrics(task, model, spec, result) -> dict:
 def _flow(model, signature, batch) -> dict:
     x, y = batch
     return measure.gradient_flow(model, measure.flow_loss(signature), x, y)
-
-
-def _is_oom(error: BaseException) -> bool:
-    text = f"{type(error).__name__} {error}".lower()
-    return isinstance(error, MemoryError) or "resourceexhausted" in text or "out of memory" in text
-
-
-def _last_line(error: BaseException) -> str:
-    lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[-1] if lines else ''}".strip()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import ClassVar
 
 import models
 import tasks
@@ -53,18 +56,49 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One (task, parameters, model, hyperparameters, training, seed) point of a sweep."""
+    """One (task, parameters, model, hyperparameters, training, seed) point: what the user asked for.
+
+    Only the values the user set are part of the spec; the code's defaults fill in the rest at ``resolved()``.
+    So the run's identity (``run_id``) hashes what was asked, not what the code defaults to: a new option whose
+    default keeps the old behaviour leaves every stored record matching, and a changed default shows up as a
+    difference between a stored record's resolved values and today's (``stale``), not as a new run.
+    ``train`` takes a dict of training options or a ``TrainConfig`` (whose non-default fields are the request).
+    """
 
     task: str
     model: str
     task_params: dict = field(default_factory=dict)
     model_params: dict = field(default_factory=dict)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: dict | TrainConfig = field(default_factory=dict)
     seed: int = 0
     sweep: str = "adhoc"
+    kind: ClassVar[str] = "train"
 
-    def resolved(self) -> RunSpec:
-        """The same spec with every default written out; raises TaskError/ModelError/SpecError if invalid."""
+    def __post_init__(self):
+        if isinstance(self.train, TrainConfig):
+            default = TrainConfig()
+            asked = {k: v for k, v in asdict(self.train).items() if v != getattr(default, k)}
+            object.__setattr__(self, "train", asked)
+
+    @property
+    def config(self) -> TrainConfig:
+        """The training configuration: the requested options over TrainConfig's defaults."""
+        unknown = sorted(set(self.train) - set(TrainConfig.keys()))
+        if unknown:
+            raise SpecError(f"unknown training option {unknown[0]!r}; valid: {', '.join(TrainConfig.keys())}")
+        return TrainConfig(**self.train)
+
+    def request(self) -> dict:
+        """What identifies the run (the sweep's name does not: the same run is the same run)."""
+        return {"task": self.task, "task_params": self.task_params, "model": self.model,
+                "model_params": self.model_params, "train": self.train, "seed": self.seed}
+
+    @property
+    def run_id(self) -> str:
+        return digest(self.request())
+
+    def resolved(self) -> Resolved:
+        """Every default written out; raises TaskError/ModelError/SpecError naming an impossible value."""
         task = tasks.create(self.task, **self.task_params)
         entry = models.entry(self.model)
         unknown = sorted(set(self.model_params) - set(entry.defaults))
@@ -73,25 +107,112 @@ class RunSpec:
                 f"model {self.model!r} has no hyperparameter {unknown[0]!r}; valid: {', '.join(entry.defaults)}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise SpecError(f"seed must be an integer >= 0, got {self.seed!r}")
-        return RunSpec(self.task, self.model, task.params, {**entry.defaults, **self.model_params},
-                       self.train, self.seed, self.sweep)
-
-    def canonical(self) -> dict:
-        """What identifies the run (the sweep's name does not: the same run is the same run)."""
-        spec = self.resolved()
-        return {"task": spec.task, "task_params": spec.task_params, "model": spec.model,
-                "model_params": spec.model_params, "train": asdict(spec.train), "seed": spec.seed}
-
-    @property
-    def run_id(self) -> str:
-        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return Resolved(self, task.params, {**entry.defaults, **self.model_params}, self.config)
 
     def to_dict(self) -> dict:
-        return {**self.canonical(), "sweep": self.sweep}
+        """The request as plain data, for a worker process or a record (``from_dict`` reads it back)."""
+        return {"kind": self.kind, **self.request(), "sweep": self.sweep}
 
     @classmethod
     def from_dict(cls, data: dict) -> RunSpec:
-        return cls(data["task"], data["model"], dict(data.get("task_params", {})),
-                   dict(data.get("model_params", {})), TrainConfig(**data.get("train", {})),
-                   data.get("seed", 0), data.get("sweep", "adhoc"))
+        """A spec from ``to_dict``'s output or from a record (its ``request``; a record without one, written
+        before run identity was the request, counts its resolved values as asked)."""
+        asked = data.get("request") or data
+        return cls(asked["task"], asked["model"], dict(asked.get("task_params", {})),
+                   dict(asked.get("model_params", {})), dict(asked.get("train", {})), asked.get("seed", 0),
+                   data.get("sweep", "adhoc"))
+
+    def label(self) -> str:
+        """A short label: the task with its parameters, the model with the hyperparameters asked for."""
+        task = ",".join(f"{k}={v}" for k, v in self.task_params.items())
+        hp = ",".join(f"{k}={v}" for k, v in self.model_params.items())
+        return f"{self.task}({task}) {self.model}{f'({hp})' if hp else ''} seed {self.seed}"
+
+    def fields(self) -> dict:
+        """The record's description of the run: resolved when possible, else (a spec that no longer resolves,
+        e.g. a plugin model not loaded) the request alone."""
+        try:
+            return self.resolved().fields()
+        except ValueError:
+            return {"kind": self.kind, "run_id": self.run_id, "request": self.request(), **self.to_dict()}
+
+    def execute(self) -> dict:
+        from bench.runner.run import run
+        return run(self)
+
+    def sources(self) -> dict[str, str]:
+        """Fingerprints of the code that defines the run's model and task: ``{file: sha256 prefix}``."""
+        return {**fingerprint(models.entry(self.model).source), **fingerprint(tasks.source(self.task))}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A spec with every default written out: what a run actually trains, and what its record stores."""
+
+    spec: RunSpec
+    task_params: dict
+    model_params: dict
+    train: TrainConfig
+
+    task = property(lambda self: self.spec.task)
+    model = property(lambda self: self.spec.model)
+    seed = property(lambda self: self.spec.seed)
+    sweep = property(lambda self: self.spec.sweep)
+    run_id = property(lambda self: self.spec.run_id)
+
+    def fields(self) -> dict:
+        """The record's description of the run: identity, request, and the fully resolved values."""
+        s = self.spec
+        return {"kind": s.kind, "run_id": s.run_id, "request": s.request(), "sweep": s.sweep, "task": s.task,
+                "task_params": self.task_params, "model": s.model, "model_params": self.model_params,
+                "train": asdict(self.train), "seed": s.seed, "source": s.sources(),
+                "model_info": models.entry(s.model).describe()}
+
+
+def stale(spec, stored: dict) -> list[str]:
+    """Why a stored record of ``spec`` (a spec of any kind) no longer describes what ``spec`` would run today;
+    empty if it still does.
+
+    A resolved value that differs from the stored one can only be a changed default (the request is the same);
+    a value the record lacks is an option added since, whose default keeps the old behaviour. A changed source
+    file of the model or task (built-in or plugin) makes the record stale too; a record without fingerprints
+    (written before they existed) is judged by its values alone.
+    """
+    now = spec.fields()
+    reasons = []
+    for group, owner in (("task_params", now.get("task")), ("model_params", now.get("model")), ("train", "train")):
+        before, after = stored.get(group), now.get(group)
+        if not (isinstance(before, dict) and isinstance(after, dict)):
+            continue
+        reasons += [f"{owner}: default {key} {before[key]!r} → {value!r}"
+                    for key, value in after.items() if key in before and before[key] != value]
+        reasons += [f"{owner}: {key} no longer exists" for key in before if key not in after]
+    for name, sha in (stored.get("source") or {}).items():
+        if (now.get("source") or {}).get(name) != sha:
+            reasons.append(f"{name} changed")
+    return reasons
+
+
+def digest(value) -> str:
+    """A 16-hex-digit hash of a JSON-able value, independent of key order."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_ROOT = Path(__file__).resolve().parents[2]  # the checkout or install root holding models/ and tasks/
+
+
+@functools.lru_cache(maxsize=None)
+def fingerprint(path: str | None) -> dict[str, str]:
+    """``{name: hash}`` of a source file: built-in files by their path in the project, plugins as ``plugin NAME``."""
+    if not path:
+        return {}
+    file = Path(path).resolve()
+    try:
+        name = file.relative_to(_ROOT).as_posix()
+    except ValueError:
+        name = f"plugin {file.name}"
+    try:
+        return {name: hashlib.sha256(file.read_bytes()).hexdigest()[:12]}
+    except OSError:
+        return {}

@@ -11,10 +11,9 @@ import numpy as np
 
 import models
 from bench.runner.measure import gpu_present
-from models import heads
 from bench.runner.optim import NormAdam
 from bench.runner.spec import TrainConfig
-from tasks import IGNORE, Final
+from models import heads
 
 
 @dataclass
@@ -38,12 +37,6 @@ class TrainResult:
     diverged_at: int | None = None
 
 
-def loss_for(signature):
-    if isinstance(signature.output, Final) and signature.output.classes is None:
-        return keras.losses.MeanSquaredError()
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE)
-
-
 def resolve_jit(jit_compile: bool | str, model: str | None = None, hp: dict | None = None,
                 signature=None) -> bool | str:
     """``auto``: Keras' choice on a GPU or another backend; on TensorFlow on the CPU, XLA only where the model's
@@ -59,7 +52,7 @@ def resolve_jit(jit_compile: bool | str, model: str | None = None, hp: dict | No
 def compile_model(model: keras.Model, signature, config: TrainConfig, jit_compile: bool | str) -> None:
     """Compile with the run's optimizer and loss; ``jit_compile`` as ``resolve_jit`` decided it."""
     optimizer = NormAdam(config.lr, clipnorm=config.clipnorm)
-    model.compile(optimizer=optimizer, loss=loss_for(signature), jit_compile=jit_compile)
+    model.compile(optimizer=optimizer, loss=heads.loss(signature), jit_compile=jit_compile)
 
 
 def predict(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

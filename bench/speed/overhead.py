@@ -16,11 +16,12 @@ def one_round(task, build, config, steps: int, harness_first: bool, jit) -> tupl
     Both are the wall time of a ``model.fit`` call over ``steps`` steps, after a compiling call, to the end of
     training, so the harness's share includes its callback, its optimizer's norm bookkeeping and one validation.
     """
-    from bench.runner.train import compile_model, fit, loss_for
+    from bench.runner.train import compile_model, fit
+    from models import heads
 
     plain = build()
     plain.compile(keras.optimizers.Adam(config.lr, clipnorm=config.clipnorm),
-                  loss_for(task.signature), jit_compile=jit)
+                  heads.loss(task.signature), jit_compile=jit)
     plain.fit(task.batches(config.batch_size), steps_per_epoch=3, epochs=1, verbose=0)  # compile
     harness = build()
     compile_model(harness, task.signature, config, jit)

@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Iterator
 
 from bench.runner import record
 from bench.runner.spec import RunSpec
+from bench.sweep import jobs
 
 
 def run_in_subprocess(spec_dict: dict, timeout: float | None = None, env: dict | None = None,
@@ -57,10 +58,8 @@ def _killed(signum: int) -> tuple[str, str]:
 
 def unfinished(spec_dict: dict, status: str, error: str, started: float | None = None) -> dict:
     """The record of a run that produced none itself (timeout, killed worker, lost cluster task)."""
-    spec = RunSpec.from_dict(spec_dict)
     wall = round(time.perf_counter() - started, 3) if started is not None else None
-    return {"schema": record.SCHEMA, "run_id": spec.run_id, **spec.to_dict(), "status": status, "error": error,
-            "finished_at": record.now(), "wall_s": wall}
+    return record.new(jobs.from_dict(spec_dict).fields(), status, error, finished_at=record.now(), wall_s=wall)
 
 
 def gpu_ids() -> list[str]:

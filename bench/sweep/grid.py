@@ -77,11 +77,11 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
     overrides = _mapping(data.get("overrides"), "overrides")
     task_grid = _mapping(data.get("tasks"), "tasks", required=True, valid=tasks.list_tasks())
     model_grid = _mapping(data.get("models"), "models", required=True, valid=models.list_models())
-    configs = {model: _train_config(train, "train") for model in model_grid}
+    configs = {model: _train_options(train, "train") for model in model_grid}
     for model, override in overrides.items():
         if model not in model_grid:
             raise SpecError(f"overrides.{model}: not a model of this sweep; models: {', '.join(model_grid)}")
-        configs[model] = _train_config({**train, **_mapping(override, f"overrides.{model}")}, f"overrides.{model}")
+        configs[model] = _train_options({**train, **_mapping(override, f"overrides.{model}")}, f"overrides.{model}")
     task_points = {t: [_task_point(t, p, f"tasks.{t}") for p in _grid(params, f"tasks.{t}")]
                    for t, params in task_grid.items()}
     first_task, first_points = next(iter(task_points.items()))
@@ -92,19 +92,22 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
     for task, points in task_points.items():
         for task_point, model in itertools.product(points, model_grid):
             for model_point, seed in itertools.product(model_points[model], seeds):
-                spec = RunSpec(task, model, task_point, model_point, configs[model], seed, name).resolved()
+                spec = RunSpec(task, model, task_point, model_point, configs[model], seed, name)
+                spec.resolved()  # validates
                 specs.setdefault(spec.run_id, spec)  # the same point listed twice is one run
     return Sweep(name, str(data.get("description", "")), list(specs.values()))
 
 
-def _train_config(values: dict, where: str) -> TrainConfig:
+def _train_options(values: dict, where: str) -> dict:
+    """The training options as asked (``values``), once TrainConfig has accepted them."""
     unknown = sorted(set(values) - set(TrainConfig.keys()))
     if unknown:
         raise SpecError(f"{where}.{unknown[0]}: unknown training option; valid: {', '.join(TrainConfig.keys())}")
     try:
-        return TrainConfig(**values)
+        TrainConfig(**values)
     except SpecError as e:  # TrainConfig names the option as train.X: name where it was set
         raise SpecError(str(e).replace("train.", f"{where}.", 1)) from None
+    return dict(values)
 
 
 def _mapping(value, where: str, required: bool = False, valid: list[str] | None = None) -> dict:
@@ -189,63 +192,76 @@ def _same_type(value, default, where: str) -> None:
             return
 
 
-def describe(spec: RunSpec) -> str:
-    """A short label: the task with its parameters, the model with the hyperparameters set off default."""
-    task = ",".join(f"{k}={v}" for k, v in spec.task_params.items())
-    try:
-        defaults = models.entry(spec.model).defaults
-    except models.ModelError:
-        defaults = {}
-    hp = ",".join(f"{k}={v}" for k, v in spec.model_params.items() if defaults.get(k, object()) != v)
-    return f"{spec.task}({task}) {spec.model}{f'({hp})' if hp else ''} seed {spec.seed}"
+@dataclass(frozen=True)
+class Planned:
+    """A spec of the sweep with what the store holds for it: its record's status (None: never run) and, if that
+    record no longer describes what the spec would run today, why (``stale``)."""
+
+    spec: RunSpec
+    status: str | None
+    stale: tuple[str, ...] = ()
+
+    def runs(self, retry_failed: bool = False, rerun_stale: bool = False) -> bool:
+        """Whether this run runs (again)."""
+        return (self.status is None or (retry_failed and self.status in RETRY)
+                or (rerun_stale and bool(self.stale)))
 
 
-def plan(sweep: Sweep, results: Path | str) -> list[tuple[RunSpec, str | None]]:
-    """Each spec with the status of its stored record (None: never run)."""
+def plan(sweep: Sweep, results: Path | str) -> list[Planned]:
+    """Each spec with the status of its stored record and the reasons that record is stale, if any."""
     from bench.runner import record
+    from bench.runner.spec import stale
 
-    stored = record.stored(results, sweep.name)
-    return [(spec, stored.get(spec.run_id)) for spec in sweep.specs]
+    stored = {r["run_id"]: r for r in record.load(results, sweep.name)[0]}
+    out = []
+    for spec in sweep.specs:
+        rec = stored.get(spec.run_id)
+        out.append(Planned(spec, rec and rec["status"], tuple(stale(spec, rec)) if rec else ()))
+    return out
 
 
-def runs(status: str | None, retry_failed: bool) -> bool:
-    """Whether a run with this stored status runs (again)."""
-    return status is None or (retry_failed and status in RETRY)
-
-
-def pending(sweep: Sweep, results: Path | str, retry_failed: bool = False) -> list[RunSpec]:
-    """Specs with no stored record (the same run_id is the same run); with ``retry_failed`` also failed/timeout.
+def pending(rows: list[Planned], retry_failed: bool = False, rerun_stale: bool = False) -> list[RunSpec]:
+    """The specs of a plan that run: no stored record (the same run_id is the same run), with ``retry_failed``
+    also failed/timeout, with ``rerun_stale`` also those whose record is stale.
 
     Seed by seed: every point of the grid gets its first seed before any gets its second, so a sweep cut
     short still covers the whole grid.
     """
-    todo = [spec for spec, status in plan(sweep, results) if runs(status, retry_failed)]
-    return sorted(todo, key=lambda spec: spec.seed)
+    return sorted((p.spec for p in rows if p.runs(retry_failed, rerun_stale)), key=lambda spec: spec.seed)
 
 
 def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", workers: int = 1,
               timeout: float | None = None, retry_failed: bool = False, plugins=(), log=print,
-              **options) -> dict[str, int]:
-    """Run what is missing, writing each record as it arrives; return the count of each status."""
-    from bench.sweep import executors
+              rerun_stale: bool = False, show=None, **options) -> dict[str, int]:
+    """Run what is missing, writing each record as it arrives; return the count of each status.
+
+    ``show(record)`` is the text after each finished run's label (default: its score, or its error)."""
     from bench.runner import record
+    from bench.sweep import executors, jobs
     from bench.sweep.progress import Progress
 
     record.clean_stale(results, sweep.name)
-    todo = pending(sweep, results, retry_failed)
+    rows = plan(sweep, results)
+    todo = pending(rows, retry_failed, rerun_stale)
+    stale = sum(bool(p.stale) for p in rows)
+    note = f", {stale} stale ({'rerun' if rerun_stale else 'kept; --rerun-stale reruns them, --dry-run says why'})" \
+        if stale else ""
     log(f"sweep {sweep.name}: {len(sweep.specs)} runs, {len(sweep.specs) - len(todo)} stored, {len(todo)} to run"
-        f" ({executor} executor, {workers} worker{'s' * (workers != 1)})")
+        f"{note} ({executor} executor, {workers} worker{'s' * (workers != 1)})")
     counts = dict.fromkeys(record.STATUSES, 0)
     progress = Progress(len(todo))
     try:
         for rec in executors.EXECUTORS[executor](todo, workers=workers, timeout=timeout, plugins=plugins,
-                                                 on_start=lambda s: progress.started(s.run_id, describe(s)),
+                                                 on_start=lambda s: progress.started(s.run_id, s.label()),
                                                  **options):
             record.write(rec, results)
             counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-            score = (rec.get("metrics") or {}).get("score")
-            shown = f"score {score:.3f}" if score is not None else rec.get("error") or ""
-            progress.finished(rec["run_id"], f"{rec['status']:8s} {describe(RunSpec.from_dict(rec))}: {shown}")
+            progress.finished(rec["run_id"], f"{rec['status']:8s} {jobs.from_dict(rec).label()}: {(show or _score)(rec)}")
     finally:
         progress.close()
     return counts
+
+
+def _score(rec: dict) -> str:
+    score = (rec.get("metrics") or {}).get("score")
+    return f"score {score:.3f}" if score is not None else rec.get("error") or ""

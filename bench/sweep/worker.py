@@ -1,6 +1,6 @@
 """Entry point of a fresh worker process: ``python -m bench.sweep.worker SPEC_JSON OUT_PATH [PLUGIN ...]``.
 
-Imports the plugins, runs one spec and writes its record to OUT_PATH; the driver, not the worker, stores it.
+Imports the plugins, runs one spec (of any kind, see ``bench.sweep.jobs``) and writes its record to OUT_PATH; the driver, not the worker, stores it.
 A worker whose parent dies (a driver killed with SIGKILL) exits instead of training on as an orphan.
 """
 
@@ -27,11 +27,10 @@ def main(argv=None) -> int:
     _exit_with_parent(int(os.environ.get("BENCH_PARENT_PID", os.getppid())))
     from bench import plugins
     from bench.runner import record
-    from bench.runner.run import run
-    from bench.runner.spec import RunSpec
+    from bench.sweep import jobs
 
     plugins.load(plugin_refs)
-    result = run(RunSpec.from_dict(json.loads(spec_json)))
+    result = jobs.from_dict(json.loads(spec_json)).execute()
     Path(out_path).write_text(record.hand_off(result))
     return 0
 
