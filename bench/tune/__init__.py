@@ -116,7 +116,8 @@ class RegistryHyperModel(keras_tuner.HyperModel):
 
             keras.backend.clear_session()
             rec = run(spec)
-        rec["tune"] = {"study": self.study.name, "trial": trial_id, "objective": OBJECTIVE.name,
+        rec["tune"] = {"study": self.study.name, "trial": trial_id, "tuner": os.environ.get("KERASTUNER_TUNER_ID"),
+                       "objective": OBJECTIVE.name,
                        "val_score": objective(rec, spec)}
         record.write(rec, results)
         return rec
