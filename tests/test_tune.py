@@ -14,6 +14,7 @@ import pytest
 
 import models
 from bench import cli, tune
+from bench.report import tune as report_tune
 from bench.runner import record
 from bench.runner.spec import TrainConfig
 
@@ -64,6 +65,9 @@ def test_trials_are_run_records_and_the_best_is_stored_for_hp_tuned(tmp_path, ca
     assert found["trials"] == 2 and found["steps"] == 10
     assert tune.tuned_params(tmp_path, "adding", {"length": 7}, "gru") is None
     assert tune.tuned_params(tmp_path, "adding", {"length": 6}, "lstm") is None
+    lines = report_tune.section(trials, tmp_path)  # the report section reads these records
+    assert "# Tuning" in lines and (tmp_path / "tune_score_vs_lr.png").stat().st_size > 1000
+    assert f"{best['train']['lr']:.2g}" in "\n".join(lines)
 
 
 def test_bad_input_is_one_line_before_training(tmp_path, capsys):
