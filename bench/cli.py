@@ -196,6 +196,40 @@ def cmd_speed(args) -> int:
     return 1 if counts.get("failed") else 0
 
 
+def cmd_tune(args) -> int:
+    from bench import plugins
+    from bench import tune
+    from bench.runner.spec import TrainConfig
+
+    plugins.load(args.plugin)
+    train = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "eval_every": args.eval_every,
+                                "max_seconds": args.max_seconds}.items() if v is not None}
+    train.update(_pairs(args.train, "--train"))
+    unknown = sorted(set(train) - set(TrainConfig.keys())) or (["lr"] if "lr" in train else [])
+    if unknown:
+        raise UsageError(f"training option {unknown[0]!r} cannot be set here (lr is searched; --lr-range sets its "
+                         f"range); valid: {', '.join(k for k in TrainConfig.keys() if k != 'lr')}")
+    try:
+        low, high = (float(v) for v in args.lr_range.split(",")) if args.lr_range else tune.LR_RANGE
+    except ValueError:
+        raise UsageError(f"--lr-range expects LOW,HIGH, got {args.lr_range!r}") from None
+    if not 0 < low < high:
+        raise UsageError(f"--lr-range needs 0 < LOW < HIGH, got {args.lr_range!r}")
+    if args.trials < 1:
+        raise UsageError(f"--trials must be >= 1, got {args.trials}")
+    task_params = {"length": args.length, **_pairs(args.param, "--param")}
+    names = [m.strip() for m in args.model.split(",") if m.strip()]
+    studies = [tune.Study(args.task, task_params, name, TrainConfig(**train), _pairs(args.hp, "--hp"), args.seed,
+                          args.sweep, (low, high)) for name in names]
+    for study in studies:  # every bad value is reported before any trial trains
+        tune.validate(study)
+    for study in studies:
+        best = tune.tune(study, args.trials, args.results, args.algorithm)
+        if best is not None:
+            print(json.dumps({k: best[k] for k in ("study", "model", "val_score", "trials", "model_params", "train")}))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark LSTM against its alternatives.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -267,6 +301,29 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--rerun", action="store_true",
                     help="measure again configurations whose record is stale or failed (stored ones are kept)")
     sp.set_defaults(fn=cmd_speed)
+
+    t = sub.add_parser("tune", help="tune models with keras-tuner: the same trials and steps per trial for each")
+    t.add_argument("--task", required=True)
+    t.add_argument("--model", required=True, help="a model, or several comma-separated (each its own search)")
+    t.add_argument("--length", type=int, default=100, help="dependency-controlling length of the task")
+    t.add_argument("--trials", type=int, default=10, help="settings tried per model")
+    t.add_argument("--steps", type=int, help="optimizer steps per trial")
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--eval-every", type=int)
+    t.add_argument("--max-seconds", type=float, help="wall-clock safety net per trial (a hit is recorded timeout)")
+    t.add_argument("--lr-range", metavar="LOW,HIGH", help="learning rate range, searched log-uniform "
+                   "(default 1e-4,3e-2)")
+    t.add_argument("--algorithm", choices=["random", "bayesian"], default="random")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--param", action="append", metavar="KEY=VALUE", help="task parameter, e.g. pairs=8")
+    t.add_argument("--hp", action="append", metavar="KEY=VALUE", help="model hyperparameter held fixed (not searched)")
+    t.add_argument("--train", action="append", metavar="KEY=VALUE", help="training option, e.g. clipnorm=null")
+    t.add_argument("--sweep", default="tune", help="trial records go to RESULTS/SWEEP/, best settings to "
+                                                  "RESULTS/SWEEP/tuned/, keras-tuner state to RESULTS/SWEEP/keras-tuner/")
+    t.add_argument("--results", default="results")
+    t.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
+                   help="import a Python file or module first, so the models and tasks it registers exist")
+    t.set_defaults(fn=cmd_tune)
 
     rep = sub.add_parser("report", help="figures and tables of a sweep's records")
     rep.add_argument("sweep")

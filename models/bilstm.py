@@ -16,7 +16,8 @@ def state(length, *, units, **_):
     return 4 * units
 
 
-@register("bilstm", family="recurrent", width="units", cudnn=True, flops=flops, state=state, gates=4, xla_cpu=xla_cpu)
+@register("bilstm", family="recurrent", width="units", cudnn=True, flops=flops, state=state, gates=4, xla_cpu=xla_cpu,
+          space={"units": [32, 64, 128], "dropout": [0.0, 0.1, 0.2]})
 def bilstm(x, *, units: int = 64, dropout: float = 0.0, per_step: bool = True):
     """Keras Bidirectional(LSTM). For a final output it reads each direction's last state."""
     positive(units=units)

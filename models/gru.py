@@ -15,7 +15,8 @@ def state(length, *, units, layers, **_):
     return units * layers
 
 
-@register("gru", family="recurrent", width="units", cudnn=True, flops=flops, state=state, gates=3, xla_cpu=xla_cpu)
+@register("gru", family="recurrent", width="units", cudnn=True, flops=flops, state=state, gates=3, xla_cpu=xla_cpu,
+          space={"units": [32, 64, 128], "layers": [1, 2], "dropout": [0.0, 0.1, 0.2]})
 def gru(x, *, units: int = 64, layers: int = 1, dropout: float = 0.0, per_step: bool = True):
     """Keras GRU stack with ``reset_after=True``, the cuDNN-compatible form."""
     positive(units=units, layers=layers)

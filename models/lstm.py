@@ -21,7 +21,9 @@ def cudnn(hp):
     return f"recurrent_dropout={hp['recurrent_dropout']} (cuDNN has none)" if hp["recurrent_dropout"] else None
 
 
-@register("lstm", family="recurrent", width="units", cudnn=cudnn, flops=flops, state=state, gates=4, xla_cpu=xla_cpu)
+@register("lstm", family="recurrent", width="units", cudnn=cudnn, flops=flops, state=state, gates=4, xla_cpu=xla_cpu,
+          space={"units": [32, 64, 128], "layers": [1, 2], "unit_forget_bias": [True, False],
+                 "dropout": [0.0, 0.1, 0.2]})
 def lstm(x, *, units: int = 64, layers: int = 1, unit_forget_bias: bool = True,
          dropout: float = 0.0, recurrent_dropout: float = 0.0, per_step: bool = True):
     """Keras LSTM stack; forget-gate bias starts at 1 unless ``unit_forget_bias=False``.
@@ -36,7 +38,8 @@ def lstm(x, *, units: int = 64, layers: int = 1, unit_forget_bias: bool = True,
 
 
 @register("stacked_lstm", family="recurrent", width="units", cudnn=cudnn, flops=flops, state=state, gates=4,
-          xla_cpu=xla_cpu)
+          xla_cpu=xla_cpu, space={"units": [32, 64, 128], "layers": [2, 3], "unit_forget_bias": [True, False],
+                                  "dropout": [0.0, 0.1, 0.2]})
 def stacked_lstm(x, *, units: int = 64, layers: int = 2, unit_forget_bias: bool = True,
                  dropout: float = 0.0, recurrent_dropout: float = 0.0, per_step: bool = True):
     """Two or more LSTM layers, each feeding its sequence of states to the next."""

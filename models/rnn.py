@@ -15,7 +15,8 @@ def state(length, *, units, layers, **_):
     return units * layers
 
 
-@register("rnn", family="recurrent", width="units", cudnn=False, flops=flops, state=state, gates=1)
+@register("rnn", family="recurrent", width="units", cudnn=False, flops=flops, state=state, gates=1,
+          space={"units": [32, 64, 128], "layers": [1, 2], "dropout": [0.0, 0.1, 0.2]})
 def rnn(x, *, units: int = 64, layers: int = 1, dropout: float = 0.0, per_step: bool = True):
     """Keras SimpleRNN stack (tanh); never takes the cuDNN path."""
     positive(units=units, layers=layers)

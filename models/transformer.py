@@ -19,7 +19,9 @@ def state(length, *, d_model, layers, **_):
     return 2 * layers * length * d_model
 
 
-@register("transformer", family="attention", width="d_model", flops=flops, state=state)
+@register("transformer", family="attention", width="d_model", flops=flops, state=state,
+          space={"d_model": [32, 64, 128], "heads": [2, 4], "layers": [1, 2, 3], "ff_mult": [2, 4],
+                 "dropout": [0.0, 0.1]})
 def transformer(x, *, d_model: int = 64, heads: int = 4, layers: int = 2, ff_mult: int = 4,
                 dropout: float = 0.0, per_step: bool = True):
     """Pre-norm encoder blocks with sinusoidal positions; causal when the task outputs per step."""

@@ -60,6 +60,8 @@ def _train_and_score(spec: Resolved) -> dict:
         out["metrics"] = {"diverged_at": result.diverged_at}
         return out
     out["metrics"] = _metrics(task, model, spec, result)
+    if result.stop == "time":  # scored, but the step budget was cut short by the wall-clock safety net
+        out["status"], out["error"] = "timeout", f"max_seconds {train.max_seconds:g} s reached at step {result.steps}"
     return out
 
 

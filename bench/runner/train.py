@@ -61,7 +61,8 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.ndar
 
 
 class _Monitor(keras.callbacks.Callback):
-    """Times every step, validates every epoch (= ``eval_every`` steps), stops on solved, NaN or time."""
+    """Times every step, validates every epoch (= ``eval_every`` steps, the last one shorter so exactly
+    ``steps`` steps run), stops on the step budget, solved, NaN or time (the wall-clock safety net)."""
 
     def __init__(self, task, val, config: TrainConfig, result: TrainResult):
         super().__init__()
@@ -79,7 +80,9 @@ class _Monitor(keras.callbacks.Callback):
         self.last = now
         self.result.steps += 1
         budget = self.config.max_seconds
-        if budget is not None and now - self.start > budget:
+        if self.result.steps >= self.config.steps:
+            self.model.stop_training = True  # Keras still calls on_epoch_end: the last validation is at `steps`
+        elif budget is not None and now - self.start > budget:
             self.result.stop = "time"
             self.model.stop_training = True
 
@@ -105,7 +108,8 @@ class _Monitor(keras.callbacks.Callback):
 
 
 def fit(model: keras.Model, task, config: TrainConfig, seed: int) -> TrainResult:
-    """Train on fresh batches until the step budget, the time budget, or the task is solved."""
+    """Train on fresh batches for exactly ``config.steps`` steps, unless the task is solved first, the loss
+    diverges, or the wall-clock safety net ``max_seconds`` stops it (``stop == "time"``)."""
     result = TrainResult()
     val = task.generate("val", config.val_size, seed=seed)
     epochs = math.ceil(config.steps / config.eval_every)

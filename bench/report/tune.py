@@ -1,0 +1,112 @@
+"""The tuning section of a report: from the trial records ``bench tune`` wrote (records with a ``tune`` field).
+
+Three parts, each from records alone: best validation score against trials per model (is the search
+budget enough, and equal?), validation score against learning rate (where each model trains at all), and
+the settings chosen per (task, task parameters, model). Call ``section(records, folder)`` and append the
+lines it returns to index.md; it returns [] when no record is a tuning trial.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from bench.report import figures, tables
+
+CAPTION_TRIALS = ("Best validation score so far against trials, per model (0: memoryless baseline, 1: perfect).",
+                  "Every model gets the same trials and steps per trial; a curve still rising wants more trials.")
+CAPTION_LR = ("Validation score of every trial against its learning rate (log), per model.",
+              "The learning rate alone can decide whether a model solves a task (FACTS.md: LSTM adding, "
+              "Transformer recall).")
+
+
+def _order(trial) -> tuple:
+    text = str(trial)
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def frame(records: list[dict]) -> pd.DataFrame:
+    """One row per tuning trial: its study, panel, model, trial order, learning rate, scores and settings."""
+    rows = []
+    for r in records:
+        info = r.get("tune")
+        if not isinstance(info, dict):
+            continue
+        params = {k: v for k, v in (r.get("task_params") or {}).items() if k != "length"}
+        panel = f"{r['task']} L={r.get('task_params', {}).get('length')}" + \
+            ("".join(f", {k}={v}" for k, v in sorted(params.items())) if len(params) <= 2 else "")
+        score = info.get("val_score")
+        rows.append({"study": info.get("study"), "panel": panel, "task": r["task"], "model": r["model"],
+                     "trial": info.get("trial"), "order": _order(info.get("trial")), "started": r.get("started_at"),
+                     "lr": (r.get("train") or {}).get("lr", math.nan), "status": r.get("status"),
+                     "val_score": math.nan if score is None else float(score),
+                     "test_score": (r.get("metrics") or {}).get("score", math.nan),
+                     "steps": (r.get("train") or {}).get("steps"),
+                     "model_params": json.dumps(r.get("model_params") or {}, sort_keys=True)})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    df = df.sort_values(["panel", "model", "order", "started"], kind="stable").reset_index(drop=True)
+    df["n"] = df.groupby(["study"]).cumcount() + 1
+    df["best"] = df.groupby(["study"])["val_score"].cummax()
+    return df
+
+
+def best_vs_trials(df: pd.DataFrame, colours: dict, folder: Path) -> list[str]:
+    panels = sorted(df.panel.unique())
+    fig, axes = figures.grid([0], panels)
+    for ax, panel in zip(axes[0], panels):
+        data = df[df.panel == panel]
+        for model, group in data.groupby("model", sort=True):
+            ax.plot(group.n, group.best, marker="o", ms=3, color=colours[model], label=model)
+        ax.set(title=panel, xlabel="trials", ylabel="best validation score")
+        ax.legend(fontsize=7)
+    return figures.save(fig, folder, "tune_best_vs_trials")
+
+
+def score_vs_lr(df: pd.DataFrame, colours: dict, folder: Path) -> list[str]:
+    panels = sorted(df.panel.unique())
+    fig, axes = figures.grid([0], panels)
+    for ax, panel in zip(axes[0], panels):
+        data = df[(df.panel == panel) & df.val_score.notna()]
+        if data.empty:
+            figures.no_data(ax)
+            continue
+        for model, group in data.groupby("model", sort=True):
+            ax.scatter(group.lr, group.val_score, s=14, color=colours[model], label=model)
+        ax.set_xscale("log")
+        ax.set(title=panel, xlabel="learning rate", ylabel="validation score")
+        ax.legend(fontsize=7)
+    return figures.save(fig, folder, "tune_score_vs_lr")
+
+
+def chosen(df: pd.DataFrame) -> pd.DataFrame:
+    """The best trial of every study: its settings, validation score, and test score."""
+    best = df[df.val_score.notna()].sort_values(["val_score", "n"], ascending=[False, True], kind="stable")
+    best = best.groupby("study", sort=False).head(1)
+    counts = df.groupby("study").size()
+    table = pd.DataFrame({
+        "task": best.panel, "model": best.model, "trials": [int(counts[s]) for s in best.study],
+        "steps/trial": best.steps.astype(str), "lr": [f"{v:.2g}" for v in best.lr],
+        "hyperparameters": best.model_params, "val score": [f"{v:.3f}" for v in best.val_score],
+        "test score": [tables.NONE if v is None or math.isnan(v) else f"{v:.3f}" for v in best.test_score]})
+    return table.sort_values(["task", "model"], kind="stable").set_index(["task", "model"])
+
+
+def section(records: list[dict], folder: Path | str) -> list[str]:
+    """index.md lines of the tuning section (figures written to ``folder``); [] without tuning trials."""
+    df = frame(records)
+    if df.empty:
+        return []
+    folder = Path(folder)
+    colours = figures.palette(df.model)
+    lines = ["# Tuning", "", f"{len(df)} trials in {df.study.nunique()} searches (keras-tuner; the learning rate "
+             "log-uniform, each model's declared space beside it).", ""]
+    lines += figures.section("Best score against trials", best_vs_trials(df, colours, folder), CAPTION_TRIALS)
+    lines += figures.section("Score against learning rate", score_vs_lr(df, colours, folder), CAPTION_LR)
+    lines += ["## Chosen settings", "", "The trial with the best validation score per search; its test score.", "",
+              tables.markdown(chosen(df)), ""]
+    return lines

@@ -1,0 +1,240 @@
+"""Fair hyperparameter tuning with keras-tuner: every model, the same trials, the same steps per trial.
+
+A registered model becomes a keras-tuner ``HyperModel`` (``RegistryHyperModel``): its search space is the
+learning rate (always, log-uniform) plus the ``space`` its registry entry declares. Each trial is one
+ordinary run through the harness (``bench.runner.run.run``), written as a run record to
+``<results>/<sweep>/`` with a ``tune`` field naming its study and trial; the objective is the final
+validation score (normalised: 0 memoryless, 1 perfect). A study is one (task, task parameters, model):
+its keras-tuner state lives in ``<results>/<sweep>/keras-tuner/<study>/`` (so a search resumes after an
+interruption) and its best settings in ``<results>/<sweep>/tuned/<study>.json``, which ``tuned_params``
+finds for a sweep that says ``hp: tuned``.
+
+Distributed: start the same ``bench tune`` command in several processes with ``KERASTUNER_TUNER_ID``
+(``chief`` for one, ``tuner0``, ``tuner1`` … for the others), ``KERASTUNER_ORACLE_IP`` and
+``KERASTUNER_ORACLE_PORT``; the chief serves the oracle, the workers run the trials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import keras_tuner
+
+import models
+import tasks
+from bench.runner import record
+from bench.runner.spec import RunSpec, SpecError, TrainConfig
+
+LR = "lr"  # the learning rate's name in every search space
+LR_RANGE = (1e-4, 3e-2)  # log-uniform; FACTS.md: 1e-3 vs 3e-3 decides LSTM adding and Transformer recall
+OBJECTIVE = keras_tuner.Objective("val_score", direction="max")
+ALGORITHMS = ("random", "bayesian")
+
+
+@dataclass(frozen=True)
+class Study:
+    """What one search tunes: a model on a task, trained the same way in every trial."""
+
+    task: str
+    task_params: dict
+    model: str
+    train: TrainConfig
+    fixed: dict  # model hyperparameters held fixed (not searched)
+    seed: int = 0
+    sweep: str = "tune"
+    lr_range: tuple[float, float] = LR_RANGE
+
+    @property
+    def name(self) -> str:
+        """``<task>-<length>-<model>-<hash>``: readable, and distinct for every other setting of the study."""
+        text = json.dumps([self.task, self.task_params, self.model, self.fixed, vars_of(self.train), self.seed,
+                           list(self.lr_range)], sort_keys=True, default=str)
+        length = self.task_params.get("length", "")
+        return f"{self.task}-{length}-{self.model}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def vars_of(train: TrainConfig) -> dict:
+    return {k: getattr(train, k) for k in TrainConfig.keys()}
+
+
+def search_space(model: str, fixed: dict | None = None) -> dict:
+    """The model's declared space less the hyperparameters held fixed: ``{hp: [choices] | (low, high)}``."""
+    entry = models.entry(model)
+    if LR in entry.space:
+        raise SpecError(f"model {model!r}: {LR!r} is the tuner's own learning rate, not a model hyperparameter")
+    return {k: v for k, v in entry.space.items() if k not in (fixed or {})}
+
+
+def declare(hp: keras_tuner.HyperParameters, name: str, domain) -> object:
+    """One hyperparameter: a list is a choice, an int pair an integer range, a float pair a float range."""
+    if isinstance(domain, list):
+        return hp.Choice(name, domain)
+    low, high = domain
+    if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool):
+        return hp.Int(name, low, high)
+    return hp.Float(name, float(low), float(high))
+
+
+class RegistryHyperModel(keras_tuner.HyperModel):
+    """A registered model as a keras-tuner HyperModel: ``build(hp)`` declares the space and builds the Keras
+    model; ``fit(hp)`` trains it the harness' way (``run(spec)``) and returns the trial's record."""
+
+    def __init__(self, study: Study):
+        super().__init__(name=study.model)
+        self.study = study
+
+    def values(self, hp: keras_tuner.HyperParameters) -> tuple[dict, float]:
+        """Declare (first call) or read the trial's values: (model hyperparameters, learning rate)."""
+        lr = hp.Float(LR, *self.study.lr_range, sampling="log")
+        params = {k: declare(hp, k, v) for k, v in search_space(self.study.model, self.study.fixed).items()}
+        return {**self.study.fixed, **params}, lr
+
+    def spec(self, hp: keras_tuner.HyperParameters) -> RunSpec:
+        params, lr = self.values(hp)
+        s = self.study
+        return RunSpec(s.task, s.model, s.task_params, params, replace(s.train, lr=lr), s.seed, s.sweep).resolved()
+
+    def build(self, hp):
+        spec = self.spec(hp)
+        return models.create(spec.model, tasks.create(spec.task, **spec.task_params).signature, **spec.model_params)
+
+    def fit(self, hp, model=None, results: str | Path = "results", trial_id: str | None = None, **_):
+        """Run the trial (or reuse its stored record: the same values make the same run) and store its record."""
+        spec = self.spec(hp)
+        path = Path(results) / spec.sweep / f"{spec.run_id}.json"
+        if path.exists():
+            rec = record.read(path)
+        else:
+            import keras
+
+            from bench.runner.run import run
+
+            keras.backend.clear_session()
+            rec = run(spec)
+        rec["tune"] = {"study": self.study.name, "trial": trial_id, "tuner": os.environ.get("KERASTUNER_TUNER_ID"),
+                       "objective": OBJECTIVE.name,
+                       "val_score": objective(rec, spec)}
+        record.write(rec, results)
+        return rec
+
+
+def objective(rec: dict, spec: RunSpec) -> float | None:
+    """The final validation score, normalised (0 memoryless, 1 perfect); a diverged run scores at most 0."""
+    task = tasks.create(spec.task, **spec.task_params)
+    finite = [h["val"] for h in rec.get("history") or [] if h.get("val") is not None and math.isfinite(h["val"])]
+    if rec["status"] == "diverged":
+        return min(0.0, task.score(finite[-1])) if finite else 0.0
+    if rec["status"] not in ("ok", "timeout") or not finite:
+        return None
+    return task.score(finite[-1])
+
+
+class RecordTuner(keras_tuner.engine.base_tuner.BaseTuner):
+    """A keras-tuner tuner whose trials are harness runs: no model files are kept, the records are the output."""
+
+    def __init__(self, study: Study, oracle, results: str | Path, **kwargs):
+        self.results = Path(results)
+        super().__init__(oracle, RegistryHyperModel(study), directory=str(self.results / study.sweep / "keras-tuner"),
+                         project_name=study.name, overwrite=False, **kwargs)
+
+    def run_trial(self, trial, *args, **kwargs):
+        rec = self.hypermodel.fit(trial.hyperparameters, results=self.results, trial_id=trial.trial_id)
+        score = rec["tune"]["val_score"]
+        if score is None:
+            raise keras_tuner.errors.FailedTrialError(f"run {rec['run_id']} {rec['status']}: {rec.get('error')}")
+        return {OBJECTIVE.name: score}
+
+    def save_model(self, trial_id, model, step=0):
+        pass  # the record is the trial's output
+
+    def load_model(self, trial):
+        raise NotImplementedError("tuning trials keep records, not models: rebuild from the tuned settings")
+
+
+def validate(study: Study) -> None:
+    """Raise TaskError/ModelError/SpecError for a bad study before anything trains (its default trial resolves)."""
+    search_space(study.model, study.fixed)
+    RegistryHyperModel(study).spec(keras_tuner.HyperParameters())
+
+
+def make_oracle(algorithm: str, trials: int, seed: int):
+    if algorithm not in ALGORITHMS:
+        raise SpecError(f"unknown tuning algorithm {algorithm!r}; valid: {', '.join(ALGORITHMS)}")
+    cls = keras_tuner.oracles.RandomSearchOracle if algorithm == "random" else \
+        keras_tuner.oracles.BayesianOptimizationOracle
+    return cls(objective=OBJECTIVE, max_trials=trials, seed=seed, max_consecutive_failed_trials=trials)
+
+
+def is_worker() -> bool:
+    """A distributed worker (not the chief, not a lone process): it runs trials but writes no summary."""
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID")
+    return "KERASTUNER_ORACLE_IP" in os.environ and tuner_id not in (None, "chief")
+
+
+def tune(study: Study, trials: int, results: str | Path = "results", algorithm: str = "random") -> dict | None:
+    """Search ``trials`` settings for ``study`` (resuming a stored search); return and store the best, or
+    None in a distributed worker (the chief stores it)."""
+    if not isinstance(trials, int) or trials < 1:
+        raise SpecError(f"trials must be an integer >= 1, got {trials!r}")
+    validate(study)
+    tuner = RecordTuner(study, make_oracle(algorithm, trials, study.seed), results)
+    tuner.search()
+    if is_worker():
+        return None
+    return store_best(study, tuner.oracle, results)
+
+
+def store_best(study: Study, oracle, results: str | Path) -> dict | None:
+    """Write ``<results>/<sweep>/tuned/<study>.json``: the best trial's settings and how they were found."""
+    done = [t for t in oracle.trials.values() if t.status == "COMPLETED"]
+    best = oracle.get_best_trials(1)
+    if not best:
+        return None
+    trial = best[0]
+    spec = RegistryHyperModel(study).spec(trial.hyperparameters)
+    out = {"task": spec.task, "task_params": spec.task_params, "model": spec.model,
+           "model_params": spec.model_params, "train": {"lr": spec.train.lr},
+           "val_score": trial.score, "trial": trial.trial_id, "run_id": spec.run_id,
+           "trials": len(done), "steps": study.train.steps, "budget": vars_of(study.train), "seed": study.seed,
+           "study": study.name, "sweep": study.sweep, "space": {k: repr(v) for k, v in
+                                                               search_space(study.model, study.fixed).items()},
+           "lr_range": list(study.lr_range)}
+    path = Path(results) / study.sweep / "tuned" / f"{study.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=1, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)
+    return out
+
+
+def tuned_params(results: str | Path, task: str, task_params: dict, model: str) -> dict | None:
+    """The best stored settings for (task, task parameters, model), from any ``<results>/*/tuned/*.json``:
+    ``{"model_params": {...}, "train": {"lr": ...}, "val_score", "steps", "trials", "path"}``, or None.
+
+    Where several searches match, the one with the largest budget (steps, then trials) wins, then the newest.
+    """
+    wanted = tasks.create(task, **task_params).params
+    found = []
+    for path in Path(results).glob("*/tuned/*.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("task") != task or data.get("model") != model:
+            continue
+        try:
+            if tasks.create(task, **data["task_params"]).params != wanted:
+                continue
+        except (tasks.TaskError, TypeError, KeyError):
+            continue
+        found.append(((data.get("steps", 0), data.get("trials", 0), path.stat().st_mtime), path, data))
+    if not found:
+        return None
+    _, path, data = max(found, key=lambda item: item[0])
+    return {"model_params": data["model_params"], "train": data["train"], "val_score": data.get("val_score"),
+            "steps": data.get("steps"), "trials": data.get("trials"), "path": str(path)}

@@ -1,0 +1,121 @@
+"""Tuning: registry models as keras-tuner HyperModels, trials as run records, resume, chief + workers."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras_tuner
+import pytest
+
+import models
+from bench import cli, tune
+from bench.report import tune as report_tune
+from bench.runner import record
+from bench.runner.spec import TrainConfig
+
+TINY = TrainConfig(steps=10, eval_every=5, val_size=32, test_size=32, gradient_flow=False, early_stop=False)
+BUILTIN = ("rnn", "lstm", "gru", "bilstm", "stacked_lstm", "transformer")
+
+
+def tune_argv(results, trials, *extra):
+    return ["tune", "--task", "adding", "--length", "6", "--model", "gru", "--trials", str(trials), "--steps", "10",
+            "--eval-every", "5", "--hp", "units=8", "--train", "val_size=32", "--train", "test_size=32",
+            "--train", "gradient_flow=false", "--results", str(results), *extra]
+
+
+def trial_records(results, sweep="tune"):
+    records, skipped = record.load(results, sweep)
+    assert not skipped
+    return [r for r in records if "tune" in r]
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_builtin_model_declares_a_search_space_of_its_own_hyperparameters(name):
+    entry = models.entry(name)
+    assert entry.space and set(entry.space) <= set(entry.defaults) and tune.LR not in entry.space
+    hp = keras_tuner.HyperParameters()
+    params, lr = tune.RegistryHyperModel(tune.Study("adding", {"length": 6}, name, TINY, {})).values(hp)
+    assert set(params) == set(entry.space)
+    lr_hp = hp.get_config()["space"][0]["config"]
+    assert lr_hp["name"] == "lr" and lr_hp["sampling"] == "log" and (lr_hp["min_value"], lr_hp["max_value"]) == \
+        tune.LR_RANGE
+
+
+def test_fixed_hyperparameters_leave_the_search_and_ranges_become_int_or_float():
+    assert "units" not in tune.search_space("lstm", {"units": 16})
+    hp = keras_tuner.HyperParameters()
+    assert isinstance(tune.declare(hp, "layers", (1, 3)), int) and isinstance(tune.declare(hp, "p", (0.0, 0.5)), float)
+    assert tune.declare(hp, "act", ["tanh", "relu"]) == "tanh"
+
+
+def test_trials_are_run_records_and_the_best_is_stored_for_hp_tuned(tmp_path, capsys):
+    assert cli.main(tune_argv(tmp_path, 2)) == 0
+    trials = trial_records(tmp_path)
+    assert len(trials) == 2 and {r["status"] for r in trials} == {"ok"}
+    assert all(r["steps"] == 10 and r["model_params"]["units"] == 8 for r in trials)
+    assert len({r["train"]["lr"] for r in trials}) == 2  # the learning rate is searched
+    best = max(trials, key=lambda r: r["tune"]["val_score"])
+    found = tune.tuned_params(tmp_path, "adding", {"length": 6}, "gru")
+    assert found["train"]["lr"] == best["train"]["lr"] and found["model_params"] == best["model_params"]
+    assert found["trials"] == 2 and found["steps"] == 10
+    assert tune.tuned_params(tmp_path, "adding", {"length": 7}, "gru") is None
+    assert tune.tuned_params(tmp_path, "adding", {"length": 6}, "lstm") is None
+    lines = report_tune.section(trials, tmp_path)  # the report section reads these records
+    assert "# Tuning" in lines and (tmp_path / "tune_score_vs_lr.png").stat().st_size > 1000
+    assert f"{best['train']['lr']:.2g}" in "\n".join(lines)
+
+
+def test_bad_input_is_one_line_before_training(tmp_path, capsys):
+    assert cli.main(tune_argv(tmp_path, 2, "--train", "lr=0.1")) == 2
+    assert cli.main(tune_argv(tmp_path, 2, "--hp", "nope=1")) == 2
+    assert cli.main(tune_argv(tmp_path, 2, "--lr-range", "0.1,0.01")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("bench tune: error:") for line in err)
+    assert not (tmp_path / "tune").exists()
+
+
+def _bench(argv, **env):
+    return subprocess.Popen([sys.executable, "-m", "bench.cli", *argv], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_a_killed_search_resumes_where_it_stopped(tmp_path):
+    argv = tune_argv(tmp_path, 3)
+    proc = _bench(argv)
+    deadline = time.time() + 120
+    while not trial_records(tmp_path) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = {r["run_id"] for r in trial_records(tmp_path)}
+    assert 1 <= len(first) < 3
+    out = _bench(argv).communicate(timeout=300)[0]
+    assert "Reloading Tuner" in out
+    trials = trial_records(tmp_path)
+    assert len(trials) == 3 and first <= {r["run_id"] for r in trials}
+    assert json.loads(next((tmp_path / "tune" / "tuned").glob("*.json")).read_text())["trials"] == 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_chief_and_two_workers_on_localhost_share_one_search(tmp_path):
+    env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
+    argv = tune_argv(tmp_path, 4)
+    chief = _bench(argv, KERASTUNER_TUNER_ID="chief", **env)
+    workers = [_bench(argv, KERASTUNER_TUNER_ID=f"tuner{i}", **env) for i in range(2)]
+    outputs = [p.communicate(timeout=400)[0] for p in [*workers, chief]]
+    assert [p.returncode for p in [*workers, chief]] == [0, 0, 0], outputs
+    trials = trial_records(tmp_path)
+    assert len(trials) == 4 and len({r["tune"]["trial"] for r in trials}) == 4
+    assert {r["tune"]["tuner"] for r in trials} == {"tuner0", "tuner1"}  # both workers ran trials
+    stored = json.loads(next(Path(tmp_path, "tune", "tuned").glob("*.json")).read_text())
+    assert stored["trials"] == 4 and stored["val_score"] == max(r["tune"]["val_score"] for r in trials)
