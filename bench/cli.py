@@ -92,6 +92,10 @@ def cmd_sweep(args) -> int:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
     refs = plugins.load(args.plugin)
     plan = sweeps.load(args.sweep)
+    if plan.tuned:
+        plan, warnings = sweeps.with_tuned(plan, args.results)
+        for line in warnings:
+            print(f"bench sweep: warning: {line}", file=sys.stderr)
     if args.dry_run:
         return _dry_run(plan, args)
     workers = args.workers or len(executors.gpu_ids()) or max(1, (os.cpu_count() or 2) // 2)
@@ -112,9 +116,20 @@ def _dry_run(plan, args) -> int:
     print(f"sweep {plan.name}: {len(rows)} runs, {len(rows) - len(todo)} stored, {len(todo)} to run"
           + (f", {stale} stale" if stale else "")
           + f" (dry run: nothing trains; results in {os.path.join(args.results, plan.name)})")
+    above = set()
+    if plan.ladder:
+        from bench.runner import record
+        from bench.sweep import ladder
+
+        records = {r["run_id"]: r for r in record.load(args.results, plan.name)[0]}
+        now, stopped = ladder.climb(rows, records, args.retry_failed, args.rerun_stale)
+        above = {row.spec.run_id for row in stopped}
+        print(f"ladder: each task's lengths are climbed per model, {len(todo)} runs at most; next round {len(now)}"
+              f"; {len(above)} above a climb's stop (not tried)")
     for row in rows:
         again = row.runs(args.retry_failed, args.rerun_stale)
         state = "to run" if row.status is None else f"rerun ({row.status})" if again else f"stored ({row.status})"
+        state = "not tried (ladder)" if row.spec.run_id in above else state
         state += ", stale" if row.stale else ""
         print(f"  {state:25s} {row.spec.run_id}  {row.spec.label()}")
         for reason in row.stale:

@@ -29,7 +29,10 @@ def transformer(x, *, d_model: int = 64, heads: int = 4, layers: int = 2, ff_mul
     fraction(dropout=dropout)
     if d_model % heads:
         raise ModelError(f"d_model ({d_model}) must be divisible by heads ({heads})")
-    x = SinusoidalPosition()(keras.layers.Dense(d_model)(x))
+    # the projected tokens scaled by √d_model, as Vaswani et al. do: without it the position code (~0.7 per
+    # dimension) drowned the embedding (~0.03 at initialisation) and attention never matched keys by content
+    # on recall at lr 3e-3 (query accuracy 0.53 for 3,000 steps; scaled: solved at step 600)
+    x = SinusoidalPosition()(keras.layers.Rescaling(d_model**0.5)(keras.layers.Dense(d_model)(x)))
     for _ in range(layers):
         h = keras.layers.LayerNormalization(epsilon=1e-5)(x)
         h = keras.layers.MultiHeadAttention(heads, d_model // heads, dropout=dropout)(h, h, use_causal_mask=per_step)

@@ -148,7 +148,7 @@ def test_final_output_recurrent_models_return_only_the_last_state():
     assert [layer.return_sequences for layer in stacked.layers if isinstance(layer, keras.layers.LSTM)] == [True, False]
 
 
-def test_speed_benchmark_records_one_tiny_configuration(tmp_path):
+def test_speed_benchmark_records_one_tiny_configuration(tmp_path, capsys):
     from bench import cli
     from bench.runner import record
     argv = ["speed", "--models", "lstm", "--units", "8", "--batch", "4", "--lengths", "16", "--min-steps", "3",
@@ -159,6 +159,9 @@ def test_speed_benchmark_records_one_tiny_configuration(tmp_path):
     timed = rec["speed"]["train"]
     assert timed["p10_ms"] <= timed["median_ms"] <= timed["p90_ms"]
     assert rec["flops"]["deepbench_forward"] == 2 * 4 * 16 * 4 * 8**2 and rec["gflops"]["train"] > 0
+    assert rec["kind"] == "speed" and rec["schema"] == record.SCHEMA and rec["model_info"]["family"] == "recurrent"
+    assert cli.main(argv) == 0  # resumes: the stored configuration is not measured again
+    assert "1 runs, 1 stored, 0 to run" in capsys.readouterr().out and len(record.load(tmp_path, "tiny")[0]) == 1
     assert cli.main(["speed", "--models", "lstmm"]) == 2
 
 

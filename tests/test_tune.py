@@ -119,3 +119,22 @@ def test_chief_and_two_workers_on_localhost_share_one_search(tmp_path):
     assert {r["tune"]["tuner"] for r in trials} == {"tuner0", "tuner1"}  # both workers ran trials
     stored = json.loads(next(Path(tmp_path, "tune", "tuned").glob("*.json")).read_text())
     assert stored["trials"] == 4 and stored["val_score"] == max(r["tune"]["val_score"] for r in trials)
+
+
+def test_a_sweep_with_hp_tuned_takes_the_stored_settings_and_warns_where_none(tmp_path):
+    from bench.sweep import grid
+
+    tuned = tmp_path / "t" / "tuned" / "adding-10-lstm-x.json"
+    tuned.parent.mkdir(parents=True)
+    tuned.write_text(json.dumps({"task": "adding", "task_params": {"length": 10}, "model": "lstm",
+                                 "model_params": {"units": 32, "layers": 1}, "train": {"lr": 0.002},
+                                 "steps": 100, "trials": 4}))
+    sweep = grid.expand({"hp": "tuned", "tasks": {"adding": {"length": [10, 20]}}, "models": {"lstm": {}}})
+    assert sweep.tuned
+    planned, warnings = grid.with_tuned(sweep, tmp_path)
+    by_length = {s.task_params["length"]: s for s in planned.specs}
+    assert by_length[10].model_params == {"units": 32, "layers": 1} and by_length[10].train == {"lr": 0.002}
+    assert by_length[20].model_params == {} and by_length[20].train == {}
+    assert warnings == ["hp: tuned: no tuning stored for adding(length=20) lstm; its runs use the defaults (bench tune)"]
+    with pytest.raises(grid.SpecError, match="hp: expected defaults or tuned"):
+        grid.expand({"hp": "best", "tasks": {"adding": {}}, "models": {"lstm": {}}})

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from bench.runner import record
-from bench.report import figures, speed, tables
+from bench.report import figures, speed, tables, tune
 from bench.report.findings import findings
 from bench.report.dataframe import best_hyperparameters, frame, gradient_frame, history_frame, tuned_keys
 
@@ -57,6 +57,10 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
                 "The largest dependency length at which a model is solved in at least half of its seeds "
                 "(— : none of the tested lengths). The suite's headline table.", "",
                 tables.markdown(tables.longest_solved_table(best)), ""]
+        gaps = tables.untried(best)
+        if gaps:
+            out += ["Not tried (a difficulty ladder stops a model's climb after two failed lengths): "
+                    + "; ".join(gaps) + ".", ""]
         out += figures.section("1. Score versus dependency length", figures.score_vs_dependency(best, colours, folder),
                        ("Normalised test score (0 = memoryless baseline, dashed; 1 = perfect) against dependency "
                         "length, log axis.", "Lines: mean over seeds of finished runs; bands and ± : 95 % interval."),
@@ -95,6 +99,7 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
                        ("Test score against test length for models trained at one length (task parameter "
                         "`test_length`).", "Empty unless the sweep tests at lengths other than it trains at."),
                        tables.markdown(tables.extrapolation_table(best), "(no run sets `test_length`)"), note)
+    out += tune.section(records, folder)
     out += ["## 10. Run status", "", "Runs per status and model, every run of the sweep (failures stay "
             "visible).", "", tables.markdown(tables.status_table(df)), ""]
     out += ["## 11. Ablations", "", "Mean test score per variant, for model families with variants.", ""]

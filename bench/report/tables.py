@@ -105,6 +105,18 @@ def longest_solved_table(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def untried(df: pd.DataFrame) -> list[str]:
+    """Per task and model, the tested dependencies it has no run at (a difficulty ladder stopped below them)."""
+    out = []
+    for task, runs in df.groupby("task", sort=True):
+        every = set(runs.dependency.dropna())
+        for variant, mine in runs.groupby("variant", sort=True):
+            missing = sorted(every - set(mine.dependency.dropna()))
+            if missing:
+                out.append(f"{task}: {variant} not tried at {', '.join(_int(d) for d in missing)}")
+    return out
+
+
 def time_to_solve_table(df: pd.DataFrame) -> pd.DataFrame:
     """Median steps and seconds to solve over the seeds that solved, and how many did."""
     def cell(g):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -14,7 +14,7 @@ import tasks
 from bench.runner.spec import RunSpec, SpecError, TrainConfig
 
 PRESETS = Path(__file__).parent / "presets"
-KEYS = ("name", "description", "seeds", "train", "tasks", "models", "overrides")
+KEYS = ("name", "description", "seeds", "train", "tasks", "models", "overrides", "hp", "ladder")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # a sweep's name is its results folder
 RETRY = ("failed", "timeout")  # statuses that --retry-failed runs again
 
@@ -24,6 +24,8 @@ class Sweep:
     name: str
     description: str
     specs: list[RunSpec]
+    tuned: bool = False  # ``hp: tuned``: each model's settings from ``bench tune`` (see ``with_tuned``)
+    ladder: bool = False  # ``ladder: true``: climb each task's lengths per model (see ``bench.sweep.ladder``)
 
 
 def presets() -> list[str]:
@@ -95,7 +97,31 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
                 spec = RunSpec(task, model, task_point, model_point, configs[model], seed, name)
                 spec.resolved()  # validates
                 specs.setdefault(spec.run_id, spec)  # the same point listed twice is one run
-    return Sweep(name, str(data.get("description", "")), list(specs.values()))
+    if data.get("hp", "defaults") not in ("defaults", "tuned"):
+        raise SpecError(f"hp: expected defaults or tuned, got {data['hp']!r}")
+    if not isinstance(data.get("ladder", False), bool):
+        raise SpecError(f"ladder: expected true or false, got {data['ladder']!r}")
+    return Sweep(name, str(data.get("description", "")), list(specs.values()), data.get("hp") == "tuned",
+                 data.get("ladder", False))
+
+
+def with_tuned(sweep: Sweep, results: Path | str) -> tuple[Sweep, list[str]]:
+    """``hp: tuned``: each spec with the model hyperparameters and learning rate of the best stored tuning of its
+    (task, parameters, model), values the sweep file sets itself kept; and one warning per (task, parameters,
+    model) that has no tuning stored, whose specs keep the defaults."""
+    from bench.tune.stored import tuned_params
+
+    specs, warnings = {}, {}
+    for spec in sweep.specs:
+        best = tuned_params(results, spec.task, spec.task_params, spec.model)
+        if best is None:
+            label = spec.label().rsplit(" seed ", 1)[0]
+            warnings[label] = f"hp: tuned: no tuning stored for {label}; its runs use the defaults (bench tune)"
+        else:
+            spec = replace(spec, model_params={**best["model_params"], **spec.model_params},
+                           train={"lr": best["train"]["lr"], **spec.train})
+        specs.setdefault(spec.run_id, spec)
+    return replace(sweep, specs=list(specs.values())), list(warnings.values())
 
 
 def _train_options(values: dict, where: str) -> dict:
@@ -235,6 +261,7 @@ def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", worker
               rerun_stale: bool = False, show=None, **options) -> dict[str, int]:
     """Run what is missing, writing each record as it arrives; return the count of each status.
 
+    A ladder sweep runs in rounds, each the next rung of every climb still going (``bench.sweep.ladder``).
     ``show(record)`` is the text after each finished run's label (default: its score, or its error)."""
     from bench.runner import record
     from bench.sweep import executors, jobs
@@ -246,20 +273,37 @@ def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", worker
     stale = sum(bool(p.stale) for p in rows)
     note = f", {stale} stale ({'rerun' if rerun_stale else 'kept; --rerun-stale reruns them, --dry-run says why'})" \
         if stale else ""
-    log(f"sweep {sweep.name}: {len(sweep.specs)} runs, {len(sweep.specs) - len(todo)} stored, {len(todo)} to run"
+    most = "at most " if sweep.ladder else ""
+    log(f"sweep {sweep.name}: {len(sweep.specs)} runs, {len(sweep.specs) - len(todo)} stored, {most}{len(todo)} to run"
         f"{note} ({executor} executor, {workers} worker{'s' * (workers != 1)})")
     counts = dict.fromkeys(record.STATUSES, 0)
     progress = Progress(len(todo))
+    done: set[str] = set()
+    if sweep.ladder:
+        todo = _next_rungs(sweep, results, done, retry_failed, rerun_stale)
     try:
-        for rec in executors.EXECUTORS[executor](todo, workers=workers, timeout=timeout, plugins=plugins,
-                                                 on_start=lambda s: progress.started(s.run_id, s.label()),
-                                                 **options):
-            record.write(rec, results)
-            counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-            progress.finished(rec["run_id"], f"{rec['status']:8s} {jobs.from_dict(rec).label()}: {(show or _score)(rec)}")
+        while todo:
+            for rec in executors.EXECUTORS[executor](todo, workers=workers, timeout=timeout, plugins=plugins,
+                                                     on_start=lambda s: progress.started(s.run_id, s.label()),
+                                                     **options):
+                record.write(rec, results)
+                done.add(rec["run_id"])
+                counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+                progress.finished(rec["run_id"], f"{rec['status']:8s} {jobs.from_dict(rec).label()}: "
+                                                 f"{(show or _score)(rec)}")
+            todo = _next_rungs(sweep, results, done, retry_failed, rerun_stale) if sweep.ladder else []
     finally:
         progress.close()
     return counts
+
+
+def _next_rungs(sweep: Sweep, results, done: set[str], retry_failed: bool, rerun_stale: bool) -> list[RunSpec]:
+    """The next round of a ladder sweep: each climb's next rung, less what this invocation already ran."""
+    from bench.runner import record
+    from bench.sweep import ladder
+
+    records = {r["run_id"]: r for r in record.load(results, sweep.name)[0]}
+    return ladder.climb(plan(sweep, results), records, retry_failed, rerun_stale, frozenset(done))[0]
 
 
 def _score(rec: dict) -> str:

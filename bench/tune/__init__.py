@@ -29,6 +29,7 @@ import models
 import tasks
 from bench.runner import record
 from bench.runner.spec import RunSpec, SpecError, TrainConfig
+from bench.tune.stored import tuned_params  # noqa: F401  (the tuned settings, for sweeps)
 
 LR = "lr"  # the learning rate's name in every search space
 LR_RANGE = (1e-4, 3e-2)  # log-uniform; FACTS.md: 1e-3 vs 3e-3 decides LSTM adding and Transformer recall
@@ -97,11 +98,11 @@ class RegistryHyperModel(keras_tuner.HyperModel):
     def spec(self, hp: keras_tuner.HyperParameters) -> RunSpec:
         params, lr = self.values(hp)
         s = self.study
-        return RunSpec(s.task, s.model, s.task_params, params, replace(s.train, lr=lr), s.seed, s.sweep).resolved()
+        return RunSpec(s.task, s.model, s.task_params, params, replace(s.train, lr=lr), s.seed, s.sweep)
 
     def build(self, hp):
-        spec = self.spec(hp)
-        return models.create(spec.model, tasks.create(spec.task, **spec.task_params).signature, **spec.model_params)
+        r = self.spec(hp).resolved()
+        return models.create(r.model, tasks.create(r.task, **r.task_params).signature, **r.model_params)
 
     def fit(self, hp, model=None, results: str | Path = "results", trial_id: str | None = None, **_):
         """Run the trial (or reuse its stored record: the same values make the same run) and store its record."""
@@ -159,7 +160,7 @@ class RecordTuner(keras_tuner.engine.base_tuner.BaseTuner):
 def validate(study: Study) -> None:
     """Raise TaskError/ModelError/SpecError for a bad study before anything trains (its default trial resolves)."""
     search_space(study.model, study.fixed)
-    RegistryHyperModel(study).spec(keras_tuner.HyperParameters())
+    RegistryHyperModel(study).spec(keras_tuner.HyperParameters()).resolved()
 
 
 def make_oracle(algorithm: str, trials: int, seed: int):
@@ -196,7 +197,7 @@ def store_best(study: Study, oracle, results: str | Path) -> dict | None:
     if not best:
         return None
     trial = best[0]
-    spec = RegistryHyperModel(study).spec(trial.hyperparameters)
+    spec = RegistryHyperModel(study).spec(trial.hyperparameters).resolved()
     out = {"task": spec.task, "task_params": spec.task_params, "model": spec.model,
            "model_params": spec.model_params, "train": {"lr": spec.train.lr},
            "val_score": trial.score, "trial": trial.trial_id, "run_id": spec.run_id,
@@ -210,31 +211,3 @@ def store_best(study: Study, oracle, results: str | Path) -> dict | None:
     tmp.write_text(json.dumps(out, indent=1, sort_keys=True, default=str) + "\n")
     tmp.replace(path)
     return out
-
-
-def tuned_params(results: str | Path, task: str, task_params: dict, model: str) -> dict | None:
-    """The best stored settings for (task, task parameters, model), from any ``<results>/*/tuned/*.json``:
-    ``{"model_params": {...}, "train": {"lr": ...}, "val_score", "steps", "trials", "path"}``, or None.
-
-    Where several searches match, the one with the largest budget (steps, then trials) wins, then the newest.
-    """
-    wanted = tasks.create(task, **task_params).params
-    found = []
-    for path in Path(results).glob("*/tuned/*.json"):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if data.get("task") != task or data.get("model") != model:
-            continue
-        try:
-            if tasks.create(task, **data["task_params"]).params != wanted:
-                continue
-        except (tasks.TaskError, TypeError, KeyError):
-            continue
-        found.append(((data.get("steps", 0), data.get("trials", 0), path.stat().st_mtime), path, data))
-    if not found:
-        return None
-    _, path, data = max(found, key=lambda item: item[0])
-    return {"model_params": data["model_params"], "train": data["train"], "val_score": data.get("val_score"),
-            "steps": data.get("steps"), "trials": data.get("trials"), "path": str(path)}
