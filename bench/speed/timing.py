@@ -40,10 +40,12 @@ class SpeedConfig:
     sweep: str = "speed"
     hp: dict = field(default_factory=dict)  # more model hyperparameters
     breakdown: bool = False  # also time the step's matmuls alone (bench.speed.breakdown; rnn, lstm, gru)
+    precision: str = "float32"  # bench.runner.precision: float32, tf32 or mixed_bfloat16
 
     @property
     def run_id(self) -> str:
-        keys = {k: v for k, v in asdict(self).items() if k != "sweep"}
+        keys = {k: v for k, v in asdict(self).items()
+                if k != "sweep" and not (k == "precision" and v == "float32")}  # ids from before precision hold
         return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
     def model_params(self) -> dict:
@@ -90,9 +92,12 @@ def measure_one(config: SpeedConfig) -> dict:
 
 def _time_model(config, keras, measure, resolve_jit) -> dict:
     import models
+    from bench.runner import precision
+    from bench.runner.train import set_seed
     from bench.speed import breakdown
 
-    keras.utils.set_random_seed(0)
+    set_seed(0)
+    precision.apply(config.precision)
     sig = signature(config)
     memory = measure.MemoryProbe().start()
     model = models.create(config.model, sig, **config.model_params())
@@ -104,8 +109,8 @@ def _time_model(config, keras, measure, resolve_jit) -> dict:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((config.batch, config.length, config.input_width), dtype=np.float32)
     y = rng.standard_normal((config.batch, 1), dtype=np.float32)
-    forward = _time_calls(lambda: float(np.asarray(model.predict_on_batch(x)).sum()), config)
-    train = _time_calls(lambda: float(model.train_on_batch(x, y)), config)
+    forward = _time_calls(lambda: float(keras.ops.convert_to_numpy(model.predict_on_batch(x)).sum()), config)
+    train = _time_calls(lambda: float(keras.ops.convert_to_numpy(model.train_on_batch(x, y))), config)
     fwd = models.forward_flops(config.model, sig, config.batch, **config.model_params())
     db = deepbench_flops(config)
     roofline = measure.roofline_gflops()
@@ -115,7 +120,7 @@ def _time_model(config, keras, measure, resolve_jit) -> dict:
         explained["matmul_floor"] = breakdown.explain(config, train["median_ms"], jit)
     return {
         "jit_compile": jit, "params": int(model.count_params()), "forward": forward, "train": train,
-        "memory": peak, "cudnn": measure.cudnn_status(model), "threads": measure.threads(),
+        "memory": peak, "cudnn": _cudnn(config, measure, model, x), "threads": measure.threads(),
         "flops": {"forward": fwd, "train": 3 * fwd, "deepbench_forward": db, "deepbench_train": db and 3 * db},
         "gflops": {
             "forward": _gflops(fwd, forward), "train": _gflops(3 * fwd, train),
@@ -123,6 +128,15 @@ def _time_model(config, keras, measure, resolve_jit) -> dict:
         },
         "roofline_gflops": round(roofline, 1), **explained,
     }
+
+
+def _cudnn(config: SpeedConfig, measure, model, x) -> dict:
+    """The run's cuDNN status (observed on a GPU); a configuration that turned cuDNN off says so."""
+    status = measure.cudnn_status(config.model, config.model_params(), model, x[:8])
+    if config.use_cudnn is False and status["eligible"]:
+        status.update(eligible=False, why_not="use_cudnn=False (the generic kernel, for comparison)")
+        status.pop("fallback", None)
+    return status
 
 
 def _time_calls(call, config: SpeedConfig) -> dict:
