@@ -318,7 +318,7 @@ def _split_at_mixer(model):
     tensor = heads.mixer_input(model)
     if tensor is None:
         return None, model
-    return keras.Model(model.inputs, tensor), keras.Model(tensor, model.outputs)
+    return keras.Model(model.inputs[0], tensor), keras.Model(tensor, model.outputs[0])
 
 
 def _input_gradient(head, loss_fn, inputs, y, weights) -> np.ndarray:
