@@ -186,7 +186,7 @@ def cmd_speed(args) -> int:
     else:
         configs = speed.grid(names, _ints(args.units, "--units"), _ints(args.batch, "--batch"),
                              _ints(args.lengths, "--lengths"), input_width=args.input_width, **options)
-    if args.generic or gpu_ids():
+    if args.generic or (args.generic is None and gpu_ids()):
         configs = speed.with_generic(configs)
     records = []
     for rec in speed.run_configs(configs, args.results, timeout=args.timeout):
@@ -262,7 +262,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--min-seconds", type=float, default=2.0)
     sp.add_argument("--warmup", type=int, default=3, help="untimed calls after the first (compile) call")
     sp.add_argument("--jit", default="auto", help="jit_compile: true, false or auto")
-    sp.add_argument("--generic", action="store_true", help="also time LSTM/GRU with use_cudnn=False (on by GPU)")
+    sp.add_argument("--generic", action=argparse.BooleanOptionalAction, default=None,
+                    help="also time LSTM/GRU with use_cudnn=False (default: on where there is a GPU)")
     sp.add_argument("--overhead", action="store_true", help="harness step time vs plain model.fit instead")
     sp.add_argument("--breakdown", action="store_true",
                     help="also time the step's matmuls alone, to show where the rest of a recurrent step goes")

@@ -333,7 +333,8 @@ def _input_gradient(head, loss_fn, inputs, y, weights) -> np.ndarray:
         return ops.convert_to_numpy(tape.gradient(loss, v))
     if backend == "jax":
         import jax
-        return ops.convert_to_numpy(jax.grad(lambda v: loss_fn(y, head(v), sample_weight=weights))(inputs))
+        grad = jax.jit(jax.grad(lambda v: loss_fn(y, head(v), sample_weight=weights)))  # eager: an op at a time
+        return ops.convert_to_numpy(grad(inputs))
     if backend == "torch":
         v = ops.convert_to_tensor(inputs).detach().requires_grad_(True)  # on the backend's device
         loss_fn(y, head(v), sample_weight=weights).backward()
