@@ -1,5 +1,6 @@
 """Harness vs plain loop: the harness's training step against a bare framework loop training the same Keras model
-on the same task, shape and data, no harness. ``bench speed --plain`` (records: sweep ``plain-loop``).
+on the same task, shape and data, no harness. ``bench speed --plain`` (records: sweep ``plain-loop``), or
+``python -m bench.speed.plain --help`` for every option.
 
 The plain loop is what one would write by hand on each backend: PyTorch, a ``torch.optim.Adam`` loop over the
 Keras model's weights; JAX, one ``jax.jit``-compiled step of ``stateless_call``, its gradient and Adam;
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 import time
 from dataclasses import replace
 
@@ -230,3 +232,7 @@ def line(rec: dict) -> str:
         return f"{head}: {rec['status']}: {rec['error']}"
     return (f"{head}: plain {rec['plain_ms_median']:.2f} ms/step, harness {rec['harness_ms_median']:.2f} ms/step, "
             f"ratio {rec['ratio']:.2f} (target <= {TARGET_RATIO})")
+
+
+if __name__ == "__main__":  # python -m bench.speed.plain [...] (the backend from KERAS_BACKEND)
+    sys.exit(main())
