@@ -27,5 +27,5 @@ for name in ("keras", "jax", "jaxlib", "torch", "tensorflow", "numpy", "optree",
         print(f"{name} -")
 PY
 } 2>&1 | tee "$OUT/env.txt"
-timeout 450 python3 scripts/gpu_check.py --out "$OUT" "$@"
+timeout "${GPU_CHECK_TIMEOUT:-450}" python3 scripts/gpu_check.py --out "$OUT" "$@"
 echo "gpu-check exit code $?; summary in $OUT/gpu-check.md"

@@ -193,7 +193,9 @@ def _mib(rec):
 
 
 def _cudnn(rec):
-    c = rec.get("cudnn") or {}
+    c = rec.get("cudnn")
+    if not c:
+        return "—"
     used = c.get("used")
     text = {True: "used", False: "not used", None: "not observed"}[used]
     if c.get("fallback"):
