@@ -179,8 +179,11 @@ class Check:
         return out
 
     def write_summary(self):
+        """The Markdown summary and a tarball of every record so far (both rewritten after each stage)."""
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "gpu-check.md").write_text(summary(self))
+        with tarfile.open(self.out / "gpu-check-records.tar.gz", "w:gz") as tar:
+            tar.add(self.results, arcname="gpu-check")
 
 
 def _ms(value, digits=2):
@@ -323,8 +326,6 @@ def main(argv=None) -> int:
         if backend != fastest:
             check.concurrency(backend)
     check.write_summary()
-    with tarfile.open(check.out / "gpu-check-records.tar.gz", "w:gz") as tar:
-        tar.add(check.results, arcname="gpu-check")
     print((check.out / "gpu-check.md").read_text())
     return 0
 
