@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class Check:
         self.results, self.out = Path(args.results), Path(args.out)
         self.deadline = time.monotonic() + args.budget
         self.stages: list[dict] = []
+        self.lock = threading.Lock()  # parallel stages finish in threads
         self.log = self.out / "gpu-check.log"
         self.backends = [b for b in ("torch", "jax", "tensorflow") if importlib.util.find_spec(b)]
         if args.backends:
@@ -113,7 +115,6 @@ class Check:
 
     def parallel(self, name, procs, limit):
         """Several ``bench`` commands at once (one stage row each), within one limit."""
-        import threading
         threads = [threading.Thread(target=self.bench, args=(name, backend, argv, limit)) for backend, argv in procs]
         for t in threads:
             t.start()
@@ -180,6 +181,10 @@ class Check:
 
     def write_summary(self):
         """The Markdown summary and a tarball of every record so far (both rewritten after each stage)."""
+        with self.lock:
+            self._write_summary()
+
+    def _write_summary(self):
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "gpu-check.md").write_text(summary(self))
         with tarfile.open(self.out / "gpu-check-records.tar.gz", "w:gz") as tar:
