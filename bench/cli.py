@@ -9,6 +9,11 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: take GPU memory as needed, not 75 %
+
+from bench.runner.precision import PRECISIONS  # noqa: E402 (imports no backend)
+
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}  # Keras backend → module it needs
 
 
 class UsageError(Exception):
@@ -63,7 +68,8 @@ def cmd_run(args) -> int:
 
     plugins.load(args.plugin)
     train = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
-                                "eval_every": args.eval_every, "max_seconds": args.max_seconds}.items()
+                                "eval_every": args.eval_every, "max_seconds": args.max_seconds,
+                                "precision": args.precision}.items()
              if v is not None}
     train.update(_pairs(args.train, "--train"))
     unknown = sorted(set(train) - set(TrainConfig.keys()))
@@ -98,7 +104,7 @@ def cmd_sweep(args) -> int:
             print(f"bench sweep: warning: {line}", file=sys.stderr)
     if args.dry_run:
         return _dry_run(plan, args)
-    workers = args.workers or len(executors.gpu_ids()) or max(1, (os.cpu_count() or 2) // 2)
+    workers = args.workers or len(executors.gpu_ids()) * executors.WORKERS_PER_GPU or max(1, (os.cpu_count() or 2) // 2)
     options = {"scheduler": args.scheduler} if args.executor == "dask" else {}
     counts = sweeps.run_sweep(plan, args.results, args.executor, workers, args.timeout, args.retry_failed, refs,
                               rerun_stale=args.rerun_stale, **options)
@@ -184,8 +190,14 @@ def cmd_speed(args) -> int:
     if args.overhead:
         from bench.speed import overhead
         return overhead.main([])
+    if args.plain:
+        from bench.speed import plain
+        return plain.main(["--models", args.models, "--units", args.units, "--batch", args.batch, "--lengths",
+                           args.lengths, "--precision", args.precision or "float32", "--results", args.results,
+                           "--sweep", args.sweep if args.sweep != "speed" else "plain-loop"])
     options = {"min_steps": args.min_steps, "min_seconds": args.min_seconds, "warmup": args.warmup,
-               "jit_compile": _value(args.jit), "sweep": args.sweep, "breakdown": args.breakdown}
+               "jit_compile": _value(args.jit), "sweep": args.sweep, "breakdown": args.breakdown,
+               "precision": args.precision or "float32"}
     if options["jit_compile"] not in (True, False, "auto"):
         raise UsageError(f"--jit must be true, false or auto, got {args.jit!r}")
     names = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -196,7 +208,7 @@ def cmd_speed(args) -> int:
     else:
         specs = speed.grid(names, _ints(args.units, "--units"), _ints(args.batch, "--batch"),
                            _ints(args.lengths, "--lengths"), input_width=args.input_width, **options)
-    if args.generic or executors.gpu_ids():
+    if args.generic or (args.generic is None and executors.gpu_ids()):
         specs = speed.with_generic(specs)
     plan = sweeps.Sweep(args.sweep, "bench speed", specs)
     counts = sweeps.run_sweep(plan, args.results, workers=1, timeout=args.timeout, rerun_stale=args.rerun,
@@ -264,7 +276,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--param", action="append", metavar="KEY=VALUE", help="task parameter, e.g. pairs=8")
     r.add_argument("--hp", action="append", metavar="KEY=VALUE", help="model hyperparameter, e.g. units=128")
     r.add_argument("--train", action="append", metavar="KEY=VALUE", help="training option, e.g. clipnorm=null")
+    r.add_argument("--precision", choices=PRECISIONS, help="float32 (default), tf32 or mixed_bfloat16")
     r.add_argument("--results", default="results")
+    _backend_option(r)
     r.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="import a Python file or module first, so the models and tasks it registers exist")
     r.set_defaults(fn=cmd_run)
@@ -285,6 +299,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="import a Python file or module (here and in every worker) so its models register")
     s.add_argument("--dry-run", action="store_true", help="print the plan without training")
+    _backend_option(s)
     s.set_defaults(fn=cmd_sweep)
 
     res = sub.add_parser("results", help="a sweep's records as one table: one row per run")
@@ -306,10 +321,15 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--min-seconds", type=float, default=2.0)
     sp.add_argument("--warmup", type=int, default=3, help="untimed calls after the first (compile) call")
     sp.add_argument("--jit", default="auto", help="jit_compile: true, false or auto")
-    sp.add_argument("--generic", action="store_true", help="also time LSTM/GRU with use_cudnn=False (on by GPU)")
+    sp.add_argument("--generic", action=argparse.BooleanOptionalAction, default=None,
+                    help="also time LSTM/GRU with use_cudnn=False (default: on where there is a GPU)")
     sp.add_argument("--overhead", action="store_true", help="harness step time vs plain model.fit instead")
     sp.add_argument("--breakdown", action="store_true",
                     help="also time the step's matmuls alone, to show where the rest of a recurrent step goes")
+    sp.add_argument("--plain", action="store_true",
+                    help="harness training step vs a plain framework loop of the same model instead")
+    sp.add_argument("--precision", choices=PRECISIONS, help="float32 (default), tf32 or mixed_bfloat16")
+    _backend_option(sp)
     sp.add_argument("--sweep", default="speed", help="records go to RESULTS/SWEEP/")
     sp.add_argument("--results", default="results")
     sp.add_argument("--timeout", type=float, default=600, help="seconds per configuration")
@@ -348,8 +368,32 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _backend_option(p) -> None:
+    p.add_argument("--backend", choices=sorted(BACKENDS),
+                   help="Keras backend for this command and its workers (default: KERAS_BACKEND, else tensorflow)")
+
+
+def use_backend(name: str | None) -> None:
+    """Make ``name`` Keras' backend here and in every worker started from here: set before Keras is imported."""
+    if name is None:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec(BACKENDS[name]) is None:
+        raise UsageError(f"--backend {name}: {BACKENDS[name]} is not installed")
+    if "keras" in sys.modules and sys.modules["keras"].backend.backend() != name:
+        raise UsageError(f"--backend {name}: Keras is already loaded with backend "
+                         f"{sys.modules['keras'].backend.backend()!r} in this process; set KERAS_BACKEND={name}")
+    os.environ["KERAS_BACKEND"] = name
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        use_backend(getattr(args, "backend", None))
+    except UsageError as e:
+        print(f"bench {args.command}: error: {e}", file=sys.stderr)
+        return 2
     try:
         return args.fn(args)
     except Exception as e:

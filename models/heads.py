@@ -52,3 +52,22 @@ def loss(signature, reduction: str = "sum_over_batch_size"):
     if isinstance(signature.output, Final) and signature.output.classes is None:
         return keras.losses.MeanSquaredError(reduction=reduction)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE, reduction=reduction)
+
+
+def mixer_input(model: keras.Model):
+    """The tensor the mixer of a ``models.create`` model reads: the input head's output (the token embedding),
+    or None where the mixer reads the model's input as it is (real features). Found from the graph, not from
+    a layer name: the input head is the one layer that consumes integer token inputs."""
+    (inputs,) = model.inputs
+    if not str(inputs.dtype).startswith("int"):
+        return None
+    consumers = [layer for layer in model.layers
+                 if not isinstance(layer, keras.layers.InputLayer) and _reads(layer, inputs)]
+    if len(consumers) != 1:
+        raise ValueError(f"model {model.name!r}: expected one input head after the token input, "
+                         f"found {len(consumers)}")
+    return consumers[0].output
+
+
+def _reads(layer, tensor) -> bool:
+    return any(t is tensor for t in keras.tree.flatten(layer.input))

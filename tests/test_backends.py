@@ -1,4 +1,6 @@
-"""The harness on Keras' other backends: a real run and a speed measurement in a subprocess per backend."""
+"""The harness on each Keras backend (TensorFlow, JAX, PyTorch): every model trains on every task type, a run
+through the command line is recorded with its backend, and the speed benchmark runs; each in a subprocess,
+since a process has one backend. Tiny shapes: PyTorch's generic recurrent loop is slow on the CPU."""
 
 import importlib.util
 import json
@@ -8,33 +10,91 @@ import sys
 
 import pytest
 
-BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(importlib.util.find_spec(module) is None,
-                                                         reason=f"{module} is not installed"))
-            for name, module in (("jax", "jax"), ("torch", "torch"))]
+BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(importlib.util.find_spec(name) is None,
+                                                         reason=f"{name} is not installed"))
+            for name in ("tensorflow", "jax", "torch")]
+
+EVERY_MODEL_ON_EVERY_TASK = """
+import json, sys
+import models, tasks
+from bench.runner.run import run
+from bench.runner.spec import RunSpec, TrainConfig
+
+train = TrainConfig(steps=2, eval_every=2, batch_size=4, val_size=8, test_size=8)
+for model in models.list_models():
+    width = models.entry(model).width
+    for task in tasks.list_tasks():
+        r = run(RunSpec(task, model, {"length": 3}, {width: 8}, train))
+        print(json.dumps({k: r.get(k) for k in ("model", "task", "status", "error", "env", "cudnn", "gradient_flow")}))
+print(json.dumps({"tensorflow_loaded": "tensorflow" in sys.modules}))
+"""
 
 
-def bench(backend, *argv):
+def in_backend(backend, *argv, timeout=600):
     env = {**os.environ, "KERAS_BACKEND": backend}
-    proc = subprocess.run([sys.executable, "-m", "bench.cli", *argv], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_run_trains_and_is_recorded_on_another_backend(backend, tmp_path):
-    out = bench(backend, "run", "--task", "copy", "--model", "lstm", "--length", "4", "--steps", "20",
-                "--eval-every", "10", "--results", str(tmp_path))
-    record = json.loads(open(json.loads(out.strip().splitlines()[-1])["record"]).read())
-    assert record["status"] == "ok" and record["env"]["backend"] == backend and len(record["history"]) == 2
-    assert record["jit_compile"] == (backend == "jax")  # Keras' own choice there: JAX compiles, PyTorch does not
-    assert record["gradient_flow"]["final"]["grad_norm"] and record["speed"]["step_ms_median"] > 0
+def test_every_model_trains_on_every_task_type(backend):
+    import models
+    import tasks
+
+    *runs, last = [json.loads(line) for line in in_backend(backend, "-c", EVERY_MODEL_ON_EVERY_TASK).splitlines()
+                   if line.startswith("{")]
+    assert {(r["model"], r["task"]) for r in runs} == {(m, t) for m in models.list_models() for t in tasks.list_tasks()}
+    for r in runs:
+        assert r["status"] == "ok", (r["model"], r["task"], r["error"])
+        assert r["env"]["backend"] == backend and r["env"]["precision"]["name"] == "float32"
+        assert r["cudnn"]["used"] is False and r["cudnn"]["observed"] == "no GPU"  # this CPU: observed, no GPU
+        assert r["gradient_flow"]["final"]["grad_norm"]
+    assert last == {"tensorflow_loaded": backend == "tensorflow"}  # no second framework in the process
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_a_run_through_the_command_line_records_its_backend(backend, tmp_path):
+    out = in_backend("tensorflow", "-m", "bench.cli", "run", "--backend", backend, "--task", "recall", "--model",
+                     "gru", "--length", "4", "--steps", "4", "--eval-every", "2", "--hp", "units=8",
+                     "--results", str(tmp_path))
+    record = json.loads(open(json.loads(out.strip().splitlines()[-1])["record"]).read())
+    assert record["status"] == "ok" and record["env"]["backend"] == backend and len(record["history"]) == 2
+    assert record["jit_compile"] == (backend == "jax")  # Keras' own choice there: JAX compiles, PyTorch does not
+    assert record["cudnn"]["eligible"] and record["gradient_flow"]["init"]["wrt"] == "embedding"
+
+
+@pytest.mark.parametrize("backend", BACKENDS[1:])
 def test_speed_and_its_breakdown_run_on_another_backend(backend, tmp_path):
-    bench(backend, "speed", "--models", "gru,transformer", "--units", "8", "--batch", "2", "--lengths", "8",
-          "--min-steps", "3", "--min-seconds", "0", "--warmup", "0", "--breakdown", "--results", str(tmp_path))
+    in_backend(backend, "-m", "bench.cli", "speed", "--models", "gru,transformer", "--units", "8", "--batch", "2",
+               "--lengths", "8", "--min-steps", "3", "--min-seconds", "0", "--warmup", "0", "--breakdown",
+               "--results", str(tmp_path))
     records = [json.loads(p.read_text()) for p in (tmp_path / "speed").glob("*.json")]
     assert sorted(r["model"] for r in records) == ["gru", "transformer"]
     assert all(r["status"] == "ok" and r["env"]["backend"] == backend for r in records)
     assert [r["matmul_floor"]["floor_ms"] > 0 for r in records if r["model"] == "gru"] == [True]
+
+
+def test_the_backend_cannot_change_once_keras_is_loaded(capsys):
+    import keras
+
+    from bench import cli
+    other = "jax" if keras.backend.backend() != "jax" else "torch"
+    assert cli.main(["run", "--backend", other, "--task", "adding", "--model", "lstm"]) == 2
+    assert "already loaded" in capsys.readouterr().err
+
+
+def test_mixed_bfloat16_trains_and_is_recorded(tmp_path):
+    from bench.runner import precision
+    from bench.runner.run import run
+    from bench.runner.spec import RunSpec, SpecError, TrainConfig
+    try:
+        r = run(RunSpec("adding", "lstm", {"length": 4}, {"units": 8},
+                        TrainConfig(steps=2, eval_every=2, batch_size=4, val_size=8, test_size=8,
+                                    precision="mixed_bfloat16")))
+    finally:
+        precision.apply("float32")
+    assert r["status"] == "ok", r["error"]
+    assert r["env"]["precision"] == {"name": "mixed_bfloat16", "policy": "mixed_bfloat16", "matmul": "tf32"}
+    with pytest.raises(SpecError, match="precision"):
+        TrainConfig(precision="fp8")

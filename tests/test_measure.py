@@ -56,15 +56,24 @@ def test_memory_probe_sees_an_allocation():
     assert result["kind"] == "process_rss" and result["peak_bytes"] >= 48 * 2**20
 
 
-def test_cudnn_eligibility_reads_the_layers():
+def test_cudnn_eligibility_comes_from_the_registry_and_use_is_observed_not_assumed():
     sig = tasks.create("adding", length=6).signature
-    assert measure.cudnn_status(models.create("lstm", sig, units=4)) == {"eligible": True, "used": None,
-                                                                         "why_not": None}
-    dropped = measure.cudnn_status(models.create("lstm", sig, units=4, recurrent_dropout=0.1))
+    model = models.create("lstm", sig, units=4)
+    x, _ = tasks.create("adding", length=6).generate("test", 2, seed=0)
+    assert measure.cudnn_status("lstm", {"units": 4}, model, x) == {
+        "eligible": True, "why_not": None, "used": False, "observed": "no GPU", "ops": []}  # this CPU has no GPU
+    dropped = measure.cudnn_status("lstm", {"recurrent_dropout": 0.1})
     assert not dropped["eligible"] and "recurrent_dropout=0.1" in dropped["why_not"]
-    assert "SimpleRNN" in measure.cudnn_status(models.create("rnn", sig, units=4))["why_not"]
-    assert "attention" in measure.cudnn_status(models.create("transformer", sig, d_model=8, heads=2))["why_not"]
-    assert measure.cudnn_status(models.create("bilstm", sig, units=4))["eligible"]
+    assert not measure.cudnn_status("rnn", {})["eligible"] and not measure.cudnn_status("transformer", {})["eligible"]
+    assert measure.cudnn_status("bilstm", {})["eligible"]
+
+
+def test_the_mixer_input_is_found_from_the_graph_not_from_a_layer_name():
+    from models import heads
+    tokens = tasks.create("copy", length=4).signature
+    model = models.create("gru", tokens, units=4)
+    assert heads.mixer_input(model) is next(la for la in model.layers if isinstance(la, keras.layers.Embedding)).output
+    assert heads.mixer_input(models.create("gru", tasks.create("adding", length=4).signature, units=4)) is None
 
 
 def test_clipping_applies_and_the_pre_clip_norm_is_recorded():

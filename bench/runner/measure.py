@@ -1,13 +1,16 @@
 """What a run measures besides its score: speed, memory, FLOPs, threads, cuDNN, gradient norms and flow.
 
-Everything here is cheap enough to run in every record. GPU branches (allocator peaks, cuDNN use) are
-coded for TensorFlow, torch and JAX but were only tested on the CPU.
+Everything here is cheap enough to run in every record. Tensors become numpy through
+``keras.ops.convert_to_numpy`` only (a torch tensor may live on the GPU or require grad). GPU branches
+(allocator peaks, cuDNN observation) are coded for TensorFlow, torch and JAX; those for TensorFlow were
+never run on a GPU (the lent GPU machine has no TensorFlow).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -16,6 +19,8 @@ import keras
 import numpy as np
 from keras import ops
 
+import models
+from bench.runner import precision
 from models import heads
 from tasks import IGNORE
 
@@ -66,7 +71,7 @@ def inference_latency(model: keras.Model, x: np.ndarray, repeats: int = 7) -> di
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        np.asarray(model.predict_on_batch(x))
+        ops.convert_to_numpy(model.predict_on_batch(x))
         times.append(time.perf_counter() - start)
     batch_ms = float(np.median(times)) * 1000.0
     return {"infer_batch": len(x), "infer_ms_per_batch": round(batch_ms, 4),
@@ -81,7 +86,7 @@ def roofline_gflops(n: int = 4096, seconds: float = 2.0, refresh: bool = False) 
     as noisy as the load when it was taken (the cache file keeps the load average)."""
     backend = keras.backend.backend()
     device = "gpu" if gpu_present() else "cpu"
-    path = _cache_dir() / f"roofline-{socket.gethostname()}-{backend}-{device}.json"
+    path = _cache_dir() / f"roofline-{socket.gethostname()}-{backend}-{device}-{precision.current()['matmul']}.json"
     try:
         cached = json.loads(path.read_text())
         if not refresh and cached.get("n") == n:
@@ -89,11 +94,11 @@ def roofline_gflops(n: int = 4096, seconds: float = 2.0, refresh: bool = False) 
     except (OSError, ValueError, KeyError, AttributeError):
         pass
     a = ops.convert_to_tensor(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
-    np.asarray(ops.matmul(a, a))  # warm-up
+    ops.convert_to_numpy(ops.matmul(a, a))  # warm-up
     best, end = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < end:
         start = time.perf_counter()
-        np.asarray(ops.sum(ops.matmul(a, a)))
+        ops.convert_to_numpy(ops.sum(ops.matmul(a, a)))
         best = max(best, 2.0 * n**3 / (time.perf_counter() - start) / 1e9)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,49 +210,61 @@ def all_layers(model):
         yield layer
 
 
-def cudnn_status(model: keras.Model) -> dict:
-    """Whether the model's recurrent layers can take (and, on a GPU, take) the cuDNN path, and why not.
+def cudnn_status(name: str, hp: dict, model: keras.Model | None = None, x=None) -> dict:
+    """Whether the model may take cuDNN (its registry entry says, for these hyperparameters) and whether it did.
 
-    Read from the built layers' configurations, the conditions Keras checks before calling cuDNN:
-    tanh/sigmoid activations, no recurrent dropout, not unrolled, with bias, GRU ``reset_after``.
+    ``used`` is observed, never inferred: on a GPU one forward call of ``model`` on ``x`` is inspected (PyTorch:
+    the profiler's ``_cudnn_rnn`` ops; JAX: the lowered program's cuDNN RNN custom call; TensorFlow: the traced
+    graph's ``CudnnRNN`` ops). Without a GPU ``used`` is False ("no GPU"); where nothing could be observed it is
+    None and ``observed`` says why. ``fallback`` marks an eligible model that ran the generic kernel on a GPU
+    (Keras falls back silently, e.g. when cuDNN rejects a dtype).
     """
-    reasons, recurrent = [], 0
-    for layer in all_layers(model):
-        kind = type(layer).__name__
-        if kind == "SimpleRNN":
-            reasons.append(f"{layer.name}: SimpleRNN has no cuDNN kernel")
-        elif kind in ("LSTM", "GRU"):
-            recurrent += 1
-            reasons += [f"{layer.name}: {why}" for why in _cudnn_blockers(layer)]
-        elif kind == "MultiHeadAttention":
-            reasons.append(f"{layer.name}: attention, not a recurrent layer (no cuDNN RNN kernel)")
-    eligible = recurrent > 0 and not reasons
-    used = None
-    if gpu_present():  # untested: no GPU where this was written
-        jax_gru = keras.backend.backend() == "jax" and any(type(la).__name__ == "GRU" for la in all_layers(model))
-        used = eligible and not jax_gru
-    why = None if eligible else ("; ".join(dict.fromkeys(reasons)) or "no recurrent layers")
-    return {"eligible": eligible, "used": used, "why_not": why}
+    blocker = models.entry(name).cudnn_blocker(hp)
+    out = {"eligible": blocker is None, "why_not": blocker}
+    if not gpu_present():
+        return {**out, "used": False, "observed": "no GPU", "ops": []}
+    if model is None or x is None:
+        return {**out, "used": None, "observed": "not observed (no model call to inspect)", "ops": []}
+    try:
+        found, how = _CUDNN_OBSERVERS[keras.backend.backend()](model, x)
+    except Exception as e:  # an observation that fails must not cost the run
+        return {**out, "used": None, "observed": f"not observed: {type(e).__name__}: {e}"[:300], "ops": []}
+    used = bool(found)
+    return {**out, "used": used, "observed": how, "ops": sorted(found),
+            "fallback": out["eligible"] and not used}
 
 
-def _cudnn_blockers(layer) -> list[str]:
-    cell, out = layer.cell, []
-    if getattr(layer, "use_cudnn", "auto") is False:
-        out.append("use_cudnn=False")
-    if keras.activations.serialize(cell.activation) != "tanh":
-        out.append(f"activation {keras.activations.serialize(cell.activation)} (cuDNN needs tanh)")
-    if keras.activations.serialize(cell.recurrent_activation) != "sigmoid":
-        out.append(f"recurrent_activation {keras.activations.serialize(cell.recurrent_activation)} "
-                   "(cuDNN needs sigmoid)")
-    if cell.recurrent_dropout > 0:
-        out.append(f"recurrent_dropout={cell.recurrent_dropout}")
-    if layer.unroll:
-        out.append("unroll=True")
-    if not cell.use_bias:
-        out.append("use_bias=False")
-    if type(layer).__name__ == "GRU" and not cell.reset_after:
-        out.append("reset_after=False")
-    return out
+_CUDNN_OP = re.compile(r"cudnn_?rnn|CudnnRNN|dnn_rnn", re.IGNORECASE)
+
+
+def _cudnn_ops_torch(model, x) -> tuple[set, str]:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        model(ops.convert_to_tensor(x), training=False)
+    return {e.key for e in prof.key_averages() if _CUDNN_OP.search(e.key)}, "torch.profiler ops of one forward call"
+
+
+def _cudnn_ops_jax(model, x) -> tuple[set, str]:
+    import jax
+
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+    call = jax.jit(lambda t, n, x: model.stateless_call(t, n, x, training=False)[0])
+    text = call.lower(trainable, non_trainable, ops.convert_to_tensor(x)).as_text()
+    return set(re.findall(r"\w*dnn_rnn\w*", text)), "custom calls in the lowered JAX program"
+
+
+def _cudnn_ops_tensorflow(model, x) -> tuple[set, str]:  # untested: the lent GPU machine has no TensorFlow
+    import tensorflow as tf
+
+    graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(tf.constant(x)).graph
+    kinds = {op.type for op in graph.get_operations()}
+    kinds |= {node.op for f in graph.as_graph_def().library.function for node in f.node_def}
+    return {k for k in kinds if _CUDNN_OP.search(k)}, "ops of the traced TensorFlow graph"
+
+
+_CUDNN_OBSERVERS = {"torch": _cudnn_ops_torch, "jax": _cudnn_ops_jax, "tensorflow": _cudnn_ops_tensorflow}
 
 
 # ---------------------------------------------------------------- gradient flow
@@ -256,12 +273,12 @@ def _cudnn_blockers(layer) -> list[str]:
 def gradient_flow(model: keras.Model, loss_fn, x: np.ndarray, y: np.ndarray, points: int = FLOW_POINTS) -> dict:
     """‖∂L/∂x_t‖ for every input position t of the mixer's input, binned to at most ``points`` points.
 
-    x_t is the embedding output for token tasks and the raw features otherwise. L is the loss at the
+    x_t is the input head's output for token tasks (``heads.mixer_input``) and the raw features otherwise. L is the loss at the
     task's answer positions only (``answer_mask``), so the curve shows how far back an answer's error
     reaches. ``distance`` is the number of steps from position t to the last answer position.
     """
     mixer_in, head = _split_at_mixer(model)
-    inputs = np.asarray(mixer_in(x)) if mixer_in is not None else np.asarray(x, dtype="float32")
+    inputs = ops.convert_to_numpy(mixer_in(x)) if mixer_in is not None else np.asarray(x, dtype="float32")
     weights = answer_mask(y)
     grads = _input_gradient(head, loss_fn, inputs, y, weights)  # (B, T, D)
     norms = np.sqrt((grads.astype(np.float64) ** 2).sum(axis=(0, 2)))
@@ -295,15 +312,15 @@ def flow_loss(signature):
 
 
 def _split_at_mixer(model):
-    """(embedding sub-model or None, model from the mixer's input to the output)."""
-    try:
-        embed = model.get_layer("embed")
-    except ValueError:
+    """(input-head sub-model or None, model from the mixer's input to the output)."""
+    tensor = heads.mixer_input(model)
+    if tensor is None:
         return None, model
-    return keras.Model(model.input, embed.output), keras.Model(embed.output, model.output)
+    return keras.Model(model.inputs[0], tensor), keras.Model(tensor, model.outputs[0])
 
 
 def _input_gradient(head, loss_fn, inputs, y, weights) -> np.ndarray:
+    """∂(weighted loss)/∂inputs, through the backend's own autodiff."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -311,13 +328,13 @@ def _input_gradient(head, loss_fn, inputs, y, weights) -> np.ndarray:
         with tf.GradientTape() as tape:
             tape.watch(v)
             loss = loss_fn(y, head(v), sample_weight=weights)
-        return tape.gradient(loss, v).numpy()
-    if backend == "jax":  # untested
+        return ops.convert_to_numpy(tape.gradient(loss, v))
+    if backend == "jax":
         import jax
-        return np.asarray(jax.grad(lambda v: loss_fn(y, head(v), sample_weight=weights))(inputs))
-    if backend == "torch":  # untested
-        import torch
-        v = torch.tensor(inputs, requires_grad=True, device=keras.src.backend.get_device())
+        grad = jax.jit(jax.grad(lambda v: loss_fn(y, head(v), sample_weight=weights)))  # eager: an op at a time
+        return ops.convert_to_numpy(grad(inputs))
+    if backend == "torch":
+        v = ops.convert_to_tensor(inputs).detach().requires_grad_(True)  # on the backend's device
         loss_fn(y, head(v), sample_weight=weights).backward()
-        return v.grad.detach().cpu().numpy()
+        return ops.convert_to_numpy(v.grad)
     raise NotImplementedError(f"gradient flow for backend {backend!r}")

@@ -157,17 +157,22 @@ def load(results: Path | str, sweep: str) -> tuple[list[dict], list[str]]:
 
 
 def environment() -> dict:
-    """Backend, device, versions, threads and source commit: what the numbers were measured on."""
+    """Backend, precision, device (and what shared it), versions and source commit: what the numbers were
+    measured on. The backend is Keras' (``KERAS_BACKEND``, or ``bench --backend``)."""
     import keras
 
+    from bench.runner import precision
     from bench.runner.measure import gpu_present
 
     backend = keras.backend.backend()
     versions = {name: _version(name) for name in ("keras", "tensorflow", "jax", "torch", "numpy")}
+    gpu = gpu_present()
     return {
         "backend": backend,
-        "device": _device_name(backend) if gpu_present() else f"cpu: {_cpu_name()}",
-        "gpu": gpu_present(),
+        "precision": precision.current(),
+        "device": _device_name(backend) if gpu else f"cpu: {_cpu_name()}",
+        "gpu": gpu,
+        **({"gpu_sharing": gpu_sharing()} if gpu else {}),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "versions": {k: v for k, v in versions.items() if v},
@@ -175,6 +180,31 @@ def environment() -> dict:
         "platform": platform.platform(),
         "git_commit": _git_commit(),
     }
+
+
+def gpu_sharing() -> dict:
+    """What shared this process's GPU: the sweep's workers per GPU (set by the executor), and the compute
+    processes ``nvidia-smi`` sees on the visible GPU now (this one included)."""
+    out = {"visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+           "workers_per_gpu": _int(os.environ.get("BENCH_WORKERS_PER_GPU")),
+           "xla_preallocate": os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE")}
+    gpu = (out["visible_devices"] or "0").split(",")[0]
+    try:
+        query = subprocess.run(["nvidia-smi", "-i", gpu, "--query-compute-apps=pid,used_memory",
+                                "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10)
+        rows = [line.split(",") for line in query.stdout.splitlines() if line.strip()]
+        out["compute_processes"] = len(rows)
+        out["compute_memory_mib"] = [_int(r[1].strip()) for r in rows if len(r) > 1]
+    except (OSError, subprocess.SubprocessError):
+        out["compute_processes"] = None
+    return out
+
+
+def _int(text) -> int | None:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def _version(name: str) -> str | None:

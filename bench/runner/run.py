@@ -7,9 +7,10 @@ import keras
 import models
 import tasks
 from bench.runner import measure
+from bench.runner import precision
 from bench.runner import record
 from bench.runner.spec import Resolved, RunSpec
-from bench.runner.train import compile_model, fit, predict, resolve_jit
+from bench.runner.train import compile_model, fit, predict, resolve_jit, set_seed
 
 
 def run(spec: RunSpec) -> dict:
@@ -20,9 +21,10 @@ def run(spec: RunSpec) -> dict:
 
 
 def _train_and_score(spec: Resolved) -> dict:
-    keras.utils.set_random_seed(spec.seed)
+    set_seed(spec.seed)
     task = tasks.create(spec.task, **spec.task_params)
     signature, train = task.signature, spec.train
+    precision.apply(train.precision)
     memory = measure.MemoryProbe().start()
     model = models.create(spec.model, signature, **spec.model_params)
     compile_model(model, signature, train, resolve_jit(train.jit_compile, spec.model, spec.model_params, signature))
@@ -37,7 +39,6 @@ def _train_and_score(spec: Resolved) -> dict:
         "params": int(model.count_params()),
         "state_size": models.state_size(spec.model, signature, **spec.model_params),
         "flops_per_step": flops_per_step,
-        "cudnn": measure.cudnn_status(model),
         "jit_compile": model.jit_compile,  # the effective value Keras compiled with
         "threads": measure.threads(),
         "history": [vars(e) for e in result.history],
@@ -47,8 +48,9 @@ def _train_and_score(spec: Resolved) -> dict:
         "train_seconds": round(result.seconds, 3),
     }
     out["speed"]["roofline_gflops"] = round(measure.roofline_gflops(), 1)
+    x, _ = task.generate("test", train.batch_size, seed=spec.seed)
+    out["cudnn"] = measure.cudnn_status(spec.model, spec.model_params, model, x[:8])
     if result.stop != "diverged":
-        x, _ = task.generate("test", train.batch_size, seed=spec.seed)
         out["speed"].update(measure.inference_latency(model, x))
     if flow is not None and result.stop != "diverged":
         flow["final"] = _flow(model, signature, flow_batch)

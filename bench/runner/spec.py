@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import models
 import tasks
+from bench.runner.precision import PRECISIONS
 
 
 class SpecError(ValueError):
@@ -32,6 +33,7 @@ class TrainConfig:
     early_stop: bool = True  # stop once the validation metric reaches the task's solved threshold
     jit_compile: bool | str = "auto"  # "auto": the harness picks per backend and device
     gradient_flow: bool = True  # measure ‖∂L/∂x_t‖ over t at initialisation and after training
+    precision: str = "float32"  # float32 (strict IEEE fp32), tf32 (TF32 matmuls on GPUs) or mixed_bfloat16
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "val_size", "test_size"):
@@ -46,6 +48,8 @@ class TrainConfig:
                 raise SpecError(f"train.{name} must be a number > 0 or null, got {value!r}")
         if not isinstance(self.gradient_flow, bool):
             raise SpecError(f"train.gradient_flow must be true or false, got {self.gradient_flow!r}")
+        if self.precision not in PRECISIONS:
+            raise SpecError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.jit_compile not in (True, False, "auto"):
             raise SpecError(f"train.jit_compile must be true, false or auto, got {self.jit_compile!r}")
 

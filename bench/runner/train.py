@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -56,8 +57,21 @@ def compile_model(model: keras.Model, signature, config: TrainConfig, jit_compil
 
 
 def predict(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    return np.concatenate([np.asarray(model.predict_on_batch(x[i : i + batch_size]))
-                           for i in range(0, len(x), batch_size)])
+    return np.concatenate([keras.ops.convert_to_numpy(model.predict_on_batch(x[i : i + batch_size]))
+                           for i in range(0, len(x), batch_size)]).astype("float32")
+
+
+def set_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed``, without importing TensorFlow on another backend (it seeds TensorFlow too
+    when it is installed: seconds of import per run, and a second framework in the process)."""
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    sys.modules["tensorflow"] = None  # makes `import tensorflow` fail, so Keras skips it
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        del sys.modules["tensorflow"]
 
 
 class _Monitor(keras.callbacks.Callback):

@@ -67,11 +67,13 @@ def _compiled(fn, jit_compile, keras):
 
 
 def _median_ms(fn, a, b, seconds: float) -> float:
-    np.asarray(fn(a, b))  # compile
+    from keras import ops
+
+    ops.convert_to_numpy(fn(a, b))  # compile
     times, end = [], time.perf_counter() + seconds
     while time.perf_counter() < end or len(times) < 3:
         start = time.perf_counter()
-        np.asarray(fn(a, b))
+        ops.convert_to_numpy(fn(a, b))
         times.append((time.perf_counter() - start) * 1000)
     return round(float(np.median(times)), 3)
 

@@ -37,6 +37,7 @@ class SpeedSpec:
     sweep: str = "speed"
     hp: dict = field(default_factory=dict)  # more model hyperparameters
     breakdown: bool = False  # also time the step's matmuls alone (bench.speed.breakdown; gated recurrent models)
+    precision: str = "float32"  # bench.runner.precision: float32, tf32 or mixed_bfloat16
     kind: ClassVar[str] = "speed"
     seed: ClassVar[int] = 0
 
@@ -129,11 +130,12 @@ def _time_model(spec: SpeedSpec) -> dict:
     import keras
 
     import models
-    from bench.runner import measure
-    from bench.runner.train import resolve_jit
+    from bench.runner import measure, precision
+    from bench.runner.train import resolve_jit, set_seed
     from bench.speed import breakdown
 
-    keras.utils.set_random_seed(0)
+    set_seed(0)
+    precision.apply(spec.precision)
     sig = signature(spec)
     memory = measure.MemoryProbe().start()
     model = models.create(spec.model, sig, **spec.model_params())
@@ -146,8 +148,8 @@ def _time_model(spec: SpeedSpec) -> dict:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((spec.batch, spec.length, spec.input_width), dtype=np.float32)
     y = rng.standard_normal((spec.batch, 1), dtype=np.float32)
-    forward = _time_calls(lambda: float(np.asarray(model.predict_on_batch(x)).sum()), spec)
-    train = _time_calls(lambda: float(model.train_on_batch(x, y)), spec)
+    forward = _time_calls(lambda: float(keras.ops.convert_to_numpy(model.predict_on_batch(x)).sum()), spec)
+    train = _time_calls(lambda: float(keras.ops.convert_to_numpy(model.train_on_batch(x, y))), spec)
     fwd = models.forward_flops(spec.model, sig, spec.batch, **spec.model_params())
     db = deepbench_flops(spec)
     roofline = measure.roofline_gflops()
@@ -158,7 +160,7 @@ def _time_model(spec: SpeedSpec) -> dict:
     return {
         "jit_compile": jit, "params": int(model.count_params()),
         "speed": {"forward": forward, "train": train, "roofline_gflops": round(roofline, 1)},
-        "memory": peak, "cudnn": measure.cudnn_status(model), "threads": measure.threads(),
+        "memory": peak, "cudnn": _cudnn(spec, measure, model, x), "threads": measure.threads(),
         "flops": {"forward": fwd, "train": 3 * fwd, "deepbench_forward": db, "deepbench_train": db and 3 * db},
         "gflops": {
             "forward": _gflops(fwd, forward), "train": _gflops(3 * fwd, train),
@@ -166,6 +168,15 @@ def _time_model(spec: SpeedSpec) -> dict:
         },
         **explained,
     }
+
+
+def _cudnn(spec: SpeedSpec, measure, model, x) -> dict:
+    """The run's cuDNN status (observed on a GPU); a configuration that turned cuDNN off says so."""
+    status = measure.cudnn_status(spec.model, spec.model_params(), model, x[:8])
+    if spec.use_cudnn is False and status["eligible"]:
+        status.update(eligible=False, why_not="use_cudnn=False (the generic kernel, for comparison)")
+        status.pop("fallback", None)
+    return status
 
 
 def _time_calls(call, spec: SpeedSpec) -> dict:

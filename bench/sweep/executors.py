@@ -24,6 +24,10 @@ from bench.runner import record
 from bench.runner.spec import RunSpec
 from bench.sweep import jobs
 
+# Default runs at a time per GPU. Provisional: scripts/gpu-check.sh measures runs per hour at 1, 2 and 4 workers
+# per GPU and prints the best; set this from its table.
+WORKERS_PER_GPU = 2
+
 
 def run_in_subprocess(spec_dict: dict, timeout: float | None = None, env: dict | None = None,
                       plugins: Iterable[str] = ()) -> dict:
@@ -74,6 +78,16 @@ def gpu_ids() -> list[str]:
     return [str(i) for i, line in enumerate(l for l in out.splitlines() if l.startswith("GPU "))]
 
 
+def worker_env(slot: int, workers: int, gpus: list[str]) -> dict:
+    """A worker's GPU pin (slot ``i`` → GPU ``i`` mod count) and how many workers share its GPU; JAX told not to
+    preallocate most of the card, so several workers fit on one GPU and peak memory is the run's own."""
+    env = {"XLA_PYTHON_CLIENT_PREALLOCATE": os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE", "false")}
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+        env["BENCH_WORKERS_PER_GPU"] = str(len(range(slot % len(gpus), workers, len(gpus))))
+    return env
+
+
 def local(specs: Iterable[RunSpec], *, workers: int = 1, timeout: float | None = None, plugins=(),
           on_start: Callable[[RunSpec], None] | None = None, gpus: list[str] | None = None) -> Iterator[dict]:
     """Run specs on this machine, ``workers`` at a time, one fresh process per run.
@@ -91,8 +105,7 @@ def local(specs: Iterable[RunSpec], *, workers: int = 1, timeout: float | None =
         try:
             if on_start:
                 on_start(spec)
-            env = {"CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]} if gpus else None
-            return run_in_subprocess(spec.to_dict(), timeout, env, plugins)
+            return run_in_subprocess(spec.to_dict(), timeout, worker_env(slot, workers, gpus), plugins)
         finally:
             slots.put(slot)
 
