@@ -162,6 +162,7 @@ class Check:
             ok = self.bench(f"workers={workers}", backend, ["sweep", str(path), "--results", str(self.results),
                                                             "--backend", backend, "--workers", str(workers),
                                                             "--timeout", "120"], 120)
+            (self.results / name).mkdir(parents=True, exist_ok=True)  # a skipped stage made no folder
             (self.results / name / "_wall.json").write_text(json.dumps(
                 {"workers": workers, "wall_s": time.monotonic() - start, "ok": ok}))
 

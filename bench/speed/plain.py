@@ -26,9 +26,9 @@ def plain_loop(model, signature, config):
     """A function ``(batches, steps) -> seconds`` that trains ``model`` with the backend's own loop."""
     import keras
 
-    from bench.runner.train import loss_for
+    from models import heads
 
-    loss_fn = loss_for(signature)
+    loss_fn = heads.loss(signature)
     return _LOOPS[keras.backend.backend()](model, loss_fn, config)
 
 
