@@ -26,7 +26,7 @@ from bench.sweep import jobs
 
 # Default runs at a time per GPU. Provisional: scripts/gpu-check.sh measures runs per hour at 1, 2 and 4 workers
 # per GPU and prints the best; set this from its table.
-WORKERS_PER_GPU = 2
+WORKERS_PER_GPU = 4  # measured on one H100 (JAX, LSTM(64) adding): runs/hour 252, 514, 887 at 1, 2, 4 workers (reports/gpu-h100)
 
 
 def run_in_subprocess(spec_dict: dict, timeout: float | None = None, env: dict | None = None,
