@@ -417,17 +417,16 @@ def _input_errors() -> tuple[type, ...]:
     return tuple(errors)
 
 
-TRAIN_NOTHING = ("list", "results", "report")  # and `sweep --dry-run`
-
-
 def entry() -> int:
     """The ``bench`` command. Commands that train nothing but need the model registry (``list``, ``sweep
     --dry-run``) load Keras on its light numpy backend unless KERAS_BACKEND says otherwise: building a model
     to check its hyperparameters needs no TensorFlow, whose import is most of the start-up time."""
     argv = sys.argv[1:]
-    light = bool(argv) and (argv[0] in TRAIN_NOTHING or (argv[0] == "sweep" and "--dry-run" in argv))
-    if light and "KERAS_BACKEND" not in os.environ:
+    light = bool(argv) and (argv[0] == "list" or (argv[0] == "sweep" and "--dry-run" in argv))
+    if light and "KERAS_BACKEND" not in os.environ and "--backend" not in argv:
         os.environ["KERAS_BACKEND"] = "numpy"
+        import keras  # noqa: F401  (loaded on the light backend; runs' identity still names the default one)
+        del os.environ["KERAS_BACKEND"]
     return main(argv)
 
 

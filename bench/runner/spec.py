@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
@@ -12,6 +13,9 @@ from typing import ClassVar
 import models
 import tasks
 from bench.runner.precision import PRECISIONS
+
+
+DEFAULT_BACKEND = "tensorflow"
 
 
 class SpecError(ValueError):
@@ -93,9 +97,12 @@ class RunSpec:
         return TrainConfig(**self.train)
 
     def request(self) -> dict:
-        """What identifies the run (the sweep's name does not: the same run is the same run)."""
+        """What identifies the run (the sweep's name does not: the same run is the same run). The Keras backend
+        it runs on counts too, where it is not the default TensorFlow: a JAX run is another measurement."""
+        backend = os.environ.get("KERAS_BACKEND", DEFAULT_BACKEND)
         return {"task": self.task, "task_params": self.task_params, "model": self.model,
-                "model_params": self.model_params, "train": self.train, "seed": self.seed}
+                "model_params": self.model_params, "train": self.train, "seed": self.seed,
+                **({"backend": backend} if backend != DEFAULT_BACKEND else {})}
 
     @property
     def run_id(self) -> str:
