@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
 import os
+import shlex
+import signal
 import sys
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+MAX_ERROR_CHARS = 400  # an error is one line a person reads, whatever value it quotes
 
 
 class UsageError(Exception):
@@ -58,6 +64,7 @@ def cmd_list(args) -> int:
 def cmd_run(args) -> int:
     from bench import plugins
     from bench.runner import record
+    from bench.runner import validate
     from bench.runner.run import run
     from bench.runner.spec import RunSpec, TrainConfig
 
@@ -68,17 +75,52 @@ def cmd_run(args) -> int:
     train.update(_pairs(args.train, "--train"))
     unknown = sorted(set(train) - set(TrainConfig.keys()))
     if unknown:
-        raise UsageError(f"unknown training option {unknown[0]!r}; valid: {', '.join(TrainConfig.keys())}")
-    task_params = {"length": args.length, **_pairs(args.param, "--param")}
-    spec = RunSpec(args.task, args.model, task_params, _pairs(args.hp, "--hp"), TrainConfig(**train),
-                   args.seed, "adhoc").resolved()
-    rec = run(spec)
+        raise UsageError(f"unknown training option {validate.quote(unknown[0])}; valid: {', '.join(TrainConfig.keys())}")
+    config = TrainConfig(**train)
+    task_params, hp = {"length": args.length, **_pairs(args.param, "--param")}, _pairs(args.hp, "--hp")
+    task = validate.task_point(args.task, task_params, "--param")
+    validate.fits(task.signature, config, "--train")
+    validate.model_point(args.model, hp, "--hp", task.signature)  # the same checks as a sweep's
+    spec = RunSpec(args.task, args.model, task_params, hp, config, args.seed, "adhoc").resolved()
+    folder = writable_folder(Path(args.results) / spec.sweep, "--results")
+    rec = run(spec, save_model=folder / f"{spec.run_id}.keras" if args.save_model else None)
     path = record.write(rec, args.results)
     metrics = rec.get("metrics") or {}
     summary = {k: metrics.get(k) for k in ("metric", "value", "baseline", "score", "solved", "steps_to_solve")}
+    model_file = str(folder / rec["model_file"]) if rec.get("model_file") else None
     print(json.dumps({"status": rec["status"], "error": rec["error"], **summary,
-                      "step_ms": (rec.get("speed") or {}).get("step_ms_median"), "record": str(path)}))
+                      "step_ms": (rec.get("speed") or {}).get("step_ms_median"), "record": str(path),
+                      **({"model_file": model_file} if args.save_model else {})}))
     return 0 if rec["status"] != "failed" else 1
+
+
+def writable_folder(path: Path | str, flag: str) -> Path:
+    """``path`` as a folder we can write in (created if missing), else a UsageError: checked before training."""
+    path = Path(path)
+    existing = next((p for p in [path, *path.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UsageError(f"{flag} {path}: {existing} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise UsageError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
+    return path
+
+
+def writable_file(path: Path | str, flag: str) -> Path:
+    """``path`` as a file we can write (its folder must exist or be creatable), else a UsageError."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a folder; give a file name")
+    writable_folder(path.parent, flag)
+    return path
+
+
+def _timeout(value: float | None, flag: str = "--timeout") -> None:
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise UsageError(f"{flag} must be a finite number of seconds > 0, got {value!r}")
 
 
 def cmd_sweep(args) -> int:
@@ -90,17 +132,73 @@ def cmd_sweep(args) -> int:
         raise UsageError("--scheduler needs --executor dask")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.save_model and args.executor == "dask":
+        raise UsageError("--save-model needs --executor local (Dask workers may not share this filesystem)")
+    _timeout(args.timeout)
     refs = plugins.load(args.plugin)
     plan = sweeps.load(args.sweep)
+    _fits(plan)
     if args.dry_run:
         return _dry_run(plan, args)
+    folder = writable_folder(Path(args.results) / plan.name, "--results")
+    lock_sweep(args.results, plan.name)
     workers = args.workers or len(executors.gpu_ids()) or max(1, (os.cpu_count() or 2) // 2)
     options = {"scheduler": args.scheduler} if args.executor == "dask" else {}
-    counts = sweeps.run_sweep(plan, args.results, args.executor, workers, args.timeout, args.retry_failed, refs,
-                              **options)
+    if args.save_model:
+        options["save_models"] = str(folder)
+    try:
+        counts = sweeps.run_sweep(plan, args.results, args.executor, workers, args.timeout, args.retry_failed,
+                                  refs, **options)
+    except KeyboardInterrupt:
+        kept = len(list(folder.glob("*.json")))
+        print(f"bench sweep: stopped; workers ended, {kept} finished record(s) kept in {folder}; resume with: "
+              f"{_command_line()}", file=sys.stderr)
+        return 130
     print("summary: " + ", ".join(f"{k} {v}" for k, v in counts.items())
-          + f"; records in {os.path.join(args.results, plan.name)}")
+          + f"; records in {folder}")
     return 1 if counts.get("failed") else 0
+
+
+def _fits(plan) -> None:
+    """Each distinct (task, batch sizes) of the plan must fit in memory."""
+    import tasks
+    from bench.runner import validate
+
+    seen = set()
+    for spec in plan.specs:
+        key = (spec.task, json.dumps(spec.task_params, sort_keys=True), spec.train.batch_size,
+               spec.train.val_size, spec.train.test_size)
+        if key not in seen:
+            seen.add(key)
+            validate.fits(tasks.create(spec.task, **spec.task_params).signature, spec.train, f"{spec.model}.train")
+
+
+_locks: list = []  # open lock files: held until the process ends (a killed driver releases them too)
+
+
+def lock_sweep(results: Path | str, name: str) -> None:
+    """Hold ``<results>/.<name>.lock`` for this process; a second driver on the same sweep folder is refused."""
+    import fcntl
+
+    path = Path(results) / f".{name}.lock"
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise UsageError(f"{Path(results) / name} is in use by another bench sweep (pid {holder}); wait for it to "
+                         f"finish or stop it, then run this again") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _locks.append(handle)
+
+
+def _command_line() -> str:
+    return "bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def _dry_run(plan, args) -> int:
@@ -127,6 +225,8 @@ def cmd_results(args) -> int:
         raise UsageError(f"no run records in {os.path.join(args.results, args.sweep)}")
     if args.format == "parquet" and not args.out:
         raise UsageError("--format parquet needs --out FILE")
+    if args.out:
+        writable_file(args.out, "--out")
     text = store.export(table, args.format, args.out)
     if text is not None:
         print(text)
@@ -138,6 +238,7 @@ def cmd_results(args) -> int:
 def cmd_report(args) -> int:
     from bench import report
 
+    writable_folder(args.out, "--out")
     folder = report.build(args.sweep, args.results, args.out)
     print((folder / "index.md").read_text())
     print(f"report written to {folder}/")
@@ -159,6 +260,7 @@ def cmd_speed(args) -> int:
     from bench.speed import timing as speed
     from bench.runner.measure import gpu_present
 
+    _timeout(args.timeout)
     if args.overhead:
         from bench.speed import overhead
         return overhead.main([])
@@ -208,6 +310,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--hp", action="append", metavar="KEY=VALUE", help="model hyperparameter, e.g. units=128")
     r.add_argument("--train", action="append", metavar="KEY=VALUE", help="training option, e.g. clipnorm=null")
     r.add_argument("--results", default="results")
+    r.add_argument("--save-model", action="store_true",
+                   help="also save the trained model as RESULTS/adhoc/<run_id>.keras (load it with keras.saving)")
     r.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="import a Python file or module first, so the models and tasks it registers exist")
     r.set_defaults(fn=cmd_run)
@@ -226,6 +330,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="import a Python file or module (here and in every worker) so its models register")
     s.add_argument("--dry-run", action="store_true", help="print the plan without training")
+    s.add_argument("--save-model", action="store_true",
+                   help="also save each trained model as RESULTS/SWEEP/<run_id>.keras, next to its record")
     s.set_defaults(fn=cmd_sweep)
 
     res = sub.add_parser("results", help="a sweep's records as one table: one row per run")
@@ -265,19 +371,44 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the real command line (tests call main with argv and read sys.stderr)
+        from bench import quiet
+        quiet.native_stderr_to_log()
     args = parser().parse_args(argv)
     from bench.runner.spec import SpecError
     from models import ModelError
     from tasks import TaskError
 
+    previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
         return args.fn(args)
-    except (UsageError, SpecError, TaskError, ModelError, FileNotFoundError) as e:
-        print(f"bench {args.command}: error: {e}", file=sys.stderr)
+    except (UsageError, SpecError, TaskError, ModelError, OSError) as e:
+        text = " ".join(str(e).split()) if not isinstance(e, OSError) or not e.strerror else _os_error(e)
+        if len(text) > MAX_ERROR_CHARS:
+            text = text[: MAX_ERROR_CHARS - 3] + "..."
+        print(f"bench {args.command}: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"bench {args.command}: interrupted; finished records are kept", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    """SIGTERM stops like Ctrl-C: no further runs start, workers end, finished records stay."""
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def _os_error(e: OSError) -> str:
+    where = f"{e.filename}: " if e.filename else ""
+    return f"{where}{e.strerror}"
 
 
 if __name__ == "__main__":

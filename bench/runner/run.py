@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
+from pathlib import Path
 
 import keras
 
@@ -15,8 +17,14 @@ from bench.runner.spec import RunSpec
 from bench.runner.train import compile_model, fit, predict, resolve_jit
 
 
-def run(spec: RunSpec) -> dict:
-    """Train and score ``spec``; the record's ``status`` says how it ended (ok, diverged, oom, failed)."""
+def run(spec: RunSpec, save_model: str | Path | None = None) -> dict:
+    """Train and score ``spec``; the record's ``status`` says how it ended (ok, diverged, oom, failed).
+
+    The record is returned, not written (``record.write`` stores it). With ``save_model``, the trained model is
+    saved there as a ``.keras`` file (loadable with ``keras.saving.load_model`` once any plugin is imported).
+    """
+    from bench import plugins
+
     spec = spec.resolved()
     started, clock = record.now(), time.perf_counter()
     rec = {
@@ -24,17 +32,18 @@ def run(spec: RunSpec) -> dict:
         "started_at": started,
     }
     try:
-        rec.update(_train_and_score(spec))
-    except Exception as e:  # a failed run is data: its record says why
+        with plugins.guarded():
+            rec.update(_train_and_score(spec, save_model))
+    except (Exception, SystemExit) as e:  # a failed run is data: its record says why
         rec["status"] = "oom" if _is_oom(e) else "failed"
-        rec["error"] = _last_line(e)
+        rec["error"] = _exit_line(spec, e) if isinstance(e, (SystemExit, plugins.PluginExit)) else _last_line(e)
         rec["traceback"] = traceback.format_exc(limit=8)
     rec["env"] = record.environment()
     rec["finished_at"], rec["wall_s"] = record.now(), round(time.perf_counter() - clock, 3)
     return rec
 
 
-def _train_and_score(spec: RunSpec) -> dict:
+def _train_and_score(spec: RunSpec, save_model=None) -> dict:
     keras.utils.set_random_seed(spec.seed)
     task = tasks.create(spec.task, **spec.task_params)
     signature, train = task.signature, spec.train
@@ -71,11 +80,25 @@ def _train_and_score(spec: RunSpec) -> dict:
     out["memory"] = memory.result()
     if result.stop == "diverged":
         out["status"] = "diverged"
-        out["error"] = f"loss became NaN or infinite by step {result.diverged_at}"
+        out["error"] = f"loss became {result.diverged_why or 'NaN or infinite'} by step {result.diverged_at}"
         out["metrics"] = {"diverged_at": result.diverged_at}
         return out
     out["metrics"] = _metrics(task, model, spec, result)
+    if save_model:
+        out["model_file"] = _save(model, Path(save_model))
     return out
+
+
+def _save(model, path: Path) -> str:
+    """Save atomically (a reader never sees half a file); return the file's name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.name
 
 
 def _metrics(task, model, spec, result) -> dict:
@@ -102,6 +125,13 @@ def _flow(model, signature, batch) -> dict:
 def _is_oom(error: BaseException) -> bool:
     text = f"{type(error).__name__} {error}".lower()
     return isinstance(error, MemoryError) or "resourceexhausted" in text or "out of memory" in text
+
+
+def _exit_line(spec: RunSpec, error: BaseException) -> str:
+    """The error of a run whose code tried to end the process (``sys.exit``, ``os._exit``), naming the model's file."""
+    source = models.entry(spec.model).source or "its plugin"
+    what = f"called sys.exit({str(error.code)[:100]!r})" if isinstance(error, SystemExit) else str(error)
+    return f"model {spec.model!r} ({source}) {what} while building or training"
 
 
 def _last_line(error: BaseException) -> str:
