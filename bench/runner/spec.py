@@ -46,11 +46,11 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SpecError(f"train.{name} must be an integer >= 1, got {_quote(value)}")
         if not _finite_positive(self.lr):
-            raise SpecError(f"train.lr must be a finite number > 0, got {_quote(self.lr)}")
+            raise SpecError(f"train.lr must be a number > 0, got {_quote(self.lr)}")
         for name in ("clipnorm", "max_seconds"):
             value = getattr(self, name)
             if value is not None and not _finite_positive(value):
-                raise SpecError(f"train.{name} must be a finite number > 0 or null, got {_quote(value)}")
+                raise SpecError(f"train.{name} must be a number > 0 or null, got {_quote(value)}")
         if not isinstance(self.gradient_flow, bool):
             raise SpecError(f"train.gradient_flow must be true or false, got {_quote(self.gradient_flow)}")
         if self.jit_compile not in (True, False, "auto"):
