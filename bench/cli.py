@@ -94,18 +94,23 @@ def cmd_run(args) -> int:
     return 0 if rec["status"] != "failed" else 1
 
 
+def _short(path: Path | str, limit: int = 120) -> str:
+    text = str(path)
+    return text if len(text) <= limit else text[: limit // 2] + "..." + text[-limit // 2:]
+
+
 def writable_folder(path: Path | str, flag: str) -> Path:
     """``path`` as a folder we can write in (created if missing), else a UsageError: checked before training."""
     path = Path(path)
-    existing = next((p for p in [path, *path.parents] if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise UsageError(f"{flag} {path}: {existing} is a file, not a folder")
     try:
+        existing = next((p for p in [path, *path.parents] if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise UsageError(f"{flag} {_short(path)}: {_short(existing)} is a file, not a folder")
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as e:
-        raise UsageError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
+        raise UsageError(f"{flag} {_short(path)}: cannot write there ({e.strerror or e})") from None
     return path
 
 
@@ -113,7 +118,7 @@ def writable_file(path: Path | str, flag: str) -> Path:
     """``path`` as a file we can write (its folder must exist or be creatable), else a UsageError."""
     path = Path(path)
     if path.is_dir():
-        raise UsageError(f"{flag} {path}: is a folder; give a file name")
+        raise UsageError(f"{flag} {_short(path)}: is a folder; give a file name")
     writable_folder(path.parent, flag)
     return path
 
@@ -407,7 +412,7 @@ def _main_thread() -> bool:
 
 
 def _os_error(e: OSError) -> str:
-    where = f"{e.filename}: " if e.filename else ""
+    where = f"{_short(e.filename)}: " if e.filename else ""
     return f"{where}{e.strerror}"
 
 

@@ -78,7 +78,7 @@ def _import(ref: str) -> None:
     except SpecError:
         raise
     except SystemExit as e:
-        raise SpecError(f"--plugin {ref}: import called sys.exit({str(e.code)[:100]!r})") from None
+        raise SpecError(f"--plugin {ref}: import called sys.exit({str(e.code)[:100]})") from None
     except PluginExit as e:
         raise SpecError(f"--plugin {ref}: import {e}") from None
     except Exception as e:

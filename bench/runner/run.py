@@ -130,7 +130,7 @@ def _is_oom(error: BaseException) -> bool:
 def _exit_line(spec: RunSpec, error: BaseException) -> str:
     """The error of a run whose code tried to end the process (``sys.exit``, ``os._exit``), naming the model's file."""
     source = models.entry(spec.model).source or "its plugin"
-    what = f"called sys.exit({str(error.code)[:100]!r})" if isinstance(error, SystemExit) else str(error)
+    what = f"called sys.exit({str(error.code)[:100]})" if isinstance(error, SystemExit) else str(error)
     return f"model {spec.model!r} ({source}) {what} while building or training"
 
 
