@@ -155,6 +155,7 @@ def cmd_sweep(args) -> int:
         counts = sweeps.run_sweep(plan, args.results, args.executor, workers, args.timeout, args.retry_failed,
                                   refs, **options)
     except KeyboardInterrupt:
+        executors.stop_all()
         kept = len(list(folder.glob("*.json")))
         print(f"bench sweep: stopped; workers ended, {kept} finished record(s) kept in {folder}; resume with: "
               f"{_command_line()}", file=sys.stderr)

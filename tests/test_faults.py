@@ -45,14 +45,14 @@ def dies_quietly(x, *, units: int = 4):
         sys.stderr.write("E0000 cuda_platform.cc:52] failed call to cuInit\\n")
         sys.stderr.flush()
         posix._exit(9)
-    raise ValueError("not in a worker")
+    raise RuntimeError("not in a worker")
 
 @register("killed_for_test")
 def killed(x, *, units: int = 4):
     """In a worker: SIGKILL, as if something outside killed it."""
     if "BENCH_PARENT_PID" in os.environ:
         os.kill(os.getpid(), signal.SIGKILL)
-    raise ValueError("not in a worker")
+    raise RuntimeError("not in a worker")
 ''',
 }
 
@@ -285,7 +285,8 @@ def test_worker_import_failure_is_a_failed_record(files):
 
 # ---- Ctrl-C and SIGTERM ----
 
-SLOW = {"tasks": {"adding": {"length": [6, 7, 8, 9, 10, 11]}}, "models": {"gru": {"units": 8}}, "name": "stop",
+SLOW = {"tasks": {"adding": {"length": [6, 7, 8, 9, 10, 11]}}, "models": {"gru": {"units": 8}},
+        "name": f"stop-{os.getpid()}",
         "train": {"steps": 400, "eval_every": 100, "val_size": 32, "test_size": 32, "early_stop": False,
                   "gradient_flow": False}}
 
@@ -294,7 +295,7 @@ SLOW = {"tasks": {"adding": {"length": [6, 7, 8, 9, 10, 11]}}, "models": {"gru":
 def test_interrupted_sweep_stops_within_seconds_and_keeps_finished_records(tmp_path, signum):
     sweep, results = tmp_path / "stop.yaml", tmp_path / "results"
     sweep.write_text(json.dumps(SLOW))
-    folder = results / "stop"
+    folder = results / SLOW["name"]
     driver = subprocess.Popen([sys.executable, "-m", "bench.cli", "sweep", str(sweep), "--results", str(results),
                                "--workers", "2"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -313,7 +314,7 @@ def test_interrupted_sweep_stops_within_seconds_and_keeps_finished_records(tmp_p
     assert 1 <= len(kept) < 6 and all(record.read(p)["status"] == "ok" for p in kept)
     assert f"{len(kept)} finished record(s) kept" in err
     time.sleep(1.5)
-    assert subprocess.run(["pgrep", "-f", f"bench.sweep.worker.*{SLOW['name']}"]).returncode == 1  # workers ended
+    assert subprocess.run(["pgrep", "-f", f"bench.sweep.worker.*{SLOW['name']}\""]).returncode == 1  # workers ended
 
 
 def _assert_one_line(capsys, code, words):

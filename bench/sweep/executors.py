@@ -36,6 +36,7 @@ class Workers:
         self.procs: set[subprocess.Popen] = set()
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        _pools.append(self)
 
     def start(self, cmd: list[str], env: dict) -> subprocess.Popen:
         with self.lock:
@@ -67,11 +68,26 @@ class Workers:
                 proc.wait()
 
 
+_pools: list[Workers] = []
+
+
+def stop_all() -> None:
+    """End every worker of this process's executors (the driver's Ctrl-C handler calls this)."""
+    for pool in list(_pools):
+        pool.stop()
+
+
 def _signal(proc: subprocess.Popen, signum: int) -> None:
     try:
         os.killpg(proc.pid, signum)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _one_run() -> Workers:
+    workers = Workers()
+    _pools.remove(workers)  # a lone run (a Dask task): nothing to stop from here
+    return workers
 
 
 def run_in_subprocess(spec_dict: dict, timeout: float | None = None, env: dict | None = None,
@@ -82,7 +98,7 @@ def run_in_subprocess(spec_dict: dict, timeout: float | None = None, env: dict |
     With ``save_model`` (a path), the worker saves the trained model there. Raises Stopped if ``workers`` is
     stopping, before or during the run.
     """
-    workers = workers or Workers()
+    workers = workers or _one_run()
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
         out = Path(tmp) / "record.json"
         cmd = [sys.executable, "-m", "bench.sweep.worker", json.dumps(spec_dict), str(out), *plugins]
@@ -102,7 +118,9 @@ def run_in_subprocess(spec_dict: dict, timeout: float | None = None, env: dict |
         if proc.returncode == 0 and out.is_file():
             return json.loads(out.read_text())
         if proc.returncode < 0:
-            return unfinished(spec_dict, *_killed(-proc.returncode, oom_kills() - kills), started)
+            after = oom_kills()
+            new_kills = after - kills if after is not None and kills is not None else None
+            return unfinished(spec_dict, *_killed(-proc.returncode, new_kills), started)
         return unfinished(spec_dict, "failed", _died(proc.returncode, stderr, plugins), started)
 
 
@@ -117,17 +135,33 @@ def _died(code: int, stderr: str, plugins) -> str:
 
 
 def oom_kills() -> int | None:
-    """The out-of-memory killer's kill count in this process's cgroup (cgroup v2 ``memory.events``), or None."""
-    try:
-        line = Path("/proc/self/cgroup").read_text().splitlines()[0]
-        events = Path("/sys/fs/cgroup") / line.split(":", 2)[2].lstrip("/") / "memory.events"
-        for row in events.read_text().splitlines():
-            key, _, value = row.partition(" ")
-            if key == "oom_kill":
-                return int(value)
-    except (OSError, IndexError, ValueError):
-        pass
+    """The out-of-memory killer's kill count in this process's memory cgroup, or None where none is readable:
+    ``oom_kill`` in ``memory.events`` (cgroup v2) or ``memory.oom_control`` (v1)."""
+    for path in _oom_files():
+        try:
+            for row in path.read_text().splitlines():
+                key, _, value = row.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            continue
     return None
+
+
+def _oom_files() -> list[Path]:
+    root, files = Path("/sys/fs/cgroup"), []
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, where = (line.split(":", 2) + ["", ""])[:3]
+        where = where.lstrip("/")
+        if controllers == "":
+            files += [root / where / "memory.events", root / "memory.events"]
+        elif "memory" in controllers.split(","):
+            files += [root / "memory" / where / "memory.oom_control", root / "memory" / "memory.oom_control"]
+    return files
 
 
 def _killed(signum: int, new_oom_kills: int | None = None) -> tuple[str, str]:
@@ -202,6 +236,7 @@ def local(specs: Iterable[RunSpec], *, workers: int = 1, timeout: float | None =
     finally:
         procs.stop()
         pool.shutdown(wait=True, cancel_futures=True)
+        _pools.remove(procs)
 
 
 def dask(specs: Iterable[RunSpec], *, workers: int = 1, timeout: float | None = None, plugins=(),
