@@ -29,7 +29,7 @@ bench_install() {
     local py="$1" extra="${2:-}" prefix stamp log
     prefix="$("$py" -c 'import sys; print(sys.prefix)')"
     stamp="$prefix/.lstm-bench-installed$extra" log="$prefix/lstm-bench-install.log"
-    if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && "$py" -c 'import bench' 2>/dev/null; then
+    if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && "$py" -c 'import importlib.metadata as m; m.version("lstm-bench")' 2>/dev/null; then
         return
     fi
     echo "installing lstm-bench$extra into $prefix (a few minutes the first time; log: $log)" >&2
