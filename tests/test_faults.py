@@ -323,3 +323,22 @@ def _assert_one_line(capsys, code, words):
     assert code == 2, (code, err, captured.out[-500:])
     assert len(err.splitlines()) == 1 and len(err) < 500 and "Traceback" not in err, err
     assert words in err, err
+
+
+ODD = [lambda r: r.pop("dependency", None), lambda r: r.update(dependency="far"), lambda r: r.update(dependency=None),
+       lambda r: r["metrics"].update(score="abc"), lambda r: r.update(metrics=None), lambda r: r.update(speed="fast"),
+       lambda r: r.update(history=[{"step": "x", "val": None}]), lambda r: r.update(memory=[1]),
+       lambda r: r.update(model_params=None), lambda r: r.update(task_params="x"), lambda r: r.update(status=None),
+       lambda r: r.update(gradient_flow={"init": "x"})]
+
+
+def test_report_tolerates_records_with_missing_or_non_numeric_fields(tmp_path, capsys):
+    paper = sorted((ROOT / "results" / "paper").glob("*.json"))[:len(ODD)]
+    (tmp_path / "odd").mkdir()
+    for path, change in zip(paper, ODD):
+        rec = json.loads(path.read_text())
+        change(rec)
+        (tmp_path / "odd" / path.name).write_text(json.dumps(rec))
+    assert cli.main(["report", "odd", "--results", str(tmp_path), "--out", str(tmp_path / "reports")]) == 0
+    assert (tmp_path / "reports" / "odd" / "index.md").is_file()
+    assert cli.main(["results", "odd", "--results", str(tmp_path), "--format", "csv"]) == 0
