@@ -388,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
         return args.fn(args)
+    except BrokenPipeError:  # output piped into `head`: nothing more to say
+        return 0
     except (UsageError, SpecError, TaskError, ModelError, OSError) as e:
         text = " ".join(str(e).split()) if not isinstance(e, OSError) or not e.strerror else _os_error(e)
         if len(text) > MAX_ERROR_CHARS:
