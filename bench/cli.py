@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
 import os
+import shlex
+import signal
 import sys
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: take GPU memory as needed, not 75 %
@@ -14,6 +19,8 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: take GPU
 from bench.runner.precision import PRECISIONS  # noqa: E402 (imports no backend)
 
 BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}  # Keras backend → module it needs
+
+MAX_ERROR_CHARS = 400  # an error is one line a person reads, whatever value it quotes
 
 
 class UsageError(Exception):
@@ -63,6 +70,7 @@ def cmd_list(args) -> int:
 def cmd_run(args) -> int:
     from bench import plugins
     from bench.runner import record
+    from bench.runner import validate
     from bench.runner.run import run
     from bench.runner.spec import RunSpec, TrainConfig
 
@@ -74,17 +82,58 @@ def cmd_run(args) -> int:
     train.update(_pairs(args.train, "--train"))
     unknown = sorted(set(train) - set(TrainConfig.keys()))
     if unknown:
-        raise UsageError(f"unknown training option {unknown[0]!r}; valid: {', '.join(TrainConfig.keys())}")
-    task_params = {"length": args.length, **_pairs(args.param, "--param")}
-    spec = RunSpec(args.task, args.model, task_params, _pairs(args.hp, "--hp"), train, args.seed, "adhoc")
+        raise UsageError(f"unknown training option {validate.quote(unknown[0])}; valid: {', '.join(TrainConfig.keys())}")
+    config = TrainConfig(**train)
+    task_params, hp = {"length": args.length, **_pairs(args.param, "--param")}, _pairs(args.hp, "--hp")
+    task = validate.task_point(args.task, task_params, "--param")
+    validate.fits(task.signature, config, "--train")
+    validate.model_point(args.model, hp, "--hp", task.signature)  # the same checks as a sweep's
+    spec = RunSpec(args.task, args.model, task_params, hp, train, args.seed, "adhoc")
     spec.resolved()  # an impossible value is an error before anything trains
-    rec = run(spec)
+    folder = writable_folder(Path(args.results) / spec.sweep, "--results")
+    rec = run(spec, save_model=folder / f"{spec.run_id}.keras" if args.save_model else None)
     path = record.write(rec, args.results)
     metrics = rec.get("metrics") or {}
     summary = {k: metrics.get(k) for k in ("metric", "value", "baseline", "score", "solved", "steps_to_solve")}
+    model_file = str(folder / rec["model_file"]) if rec.get("model_file") else None
     print(json.dumps({"status": rec["status"], "error": rec["error"], **summary,
-                      "step_ms": (rec.get("speed") or {}).get("step_ms_median"), "record": str(path)}))
+                      "step_ms": (rec.get("speed") or {}).get("step_ms_median"), "record": str(path),
+                      **({"model_file": model_file} if args.save_model else {})}))
     return 0 if rec["status"] != "failed" else 1
+
+
+def _short(path: Path | str, limit: int = 120) -> str:
+    text = str(path)
+    return text if len(text) <= limit else text[: limit // 2] + "..." + text[-limit // 2:]
+
+
+def writable_folder(path: Path | str, flag: str) -> Path:
+    """``path`` as a folder we can write in (created if missing), else a UsageError: checked before training."""
+    path = Path(path)
+    try:
+        existing = next((p for p in [path, *path.parents] if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise UsageError(f"{flag} {_short(path)}: {_short(existing)} is a file, not a folder")
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise UsageError(f"{flag} {_short(path)}: cannot write there ({e.strerror or e})") from None
+    return path
+
+
+def writable_file(path: Path | str, flag: str) -> Path:
+    """``path`` as a file we can write (its folder must exist or be creatable), else a UsageError."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {_short(path)}: is a folder; give a file name")
+    writable_folder(path.parent, flag)
+    return path
+
+
+def _timeout(value: float | None, flag: str = "--timeout") -> None:
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise UsageError(f"{flag} must be a finite number of seconds > 0, got {value!r}")
 
 
 def cmd_sweep(args) -> int:
@@ -96,21 +145,78 @@ def cmd_sweep(args) -> int:
         raise UsageError("--scheduler needs --executor dask")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.save_model and args.executor == "dask":
+        raise UsageError("--save-model needs --executor local (Dask workers may not share this filesystem)")
+    _timeout(args.timeout)
     refs = plugins.load(args.plugin)
     plan = sweeps.load(args.sweep)
     if plan.tuned:
         plan, warnings = sweeps.with_tuned(plan, args.results)
         for line in warnings:
             print(f"bench sweep: warning: {line}", file=sys.stderr)
+    _fits(plan)
     if args.dry_run:
         return _dry_run(plan, args)
+    folder = writable_folder(Path(args.results) / plan.name, "--results")
+    lock_sweep(args.results, plan.name)
     workers = args.workers or len(executors.gpu_ids()) * executors.WORKERS_PER_GPU or max(1, (os.cpu_count() or 2) // 2)
     options = {"scheduler": args.scheduler} if args.executor == "dask" else {}
-    counts = sweeps.run_sweep(plan, args.results, args.executor, workers, args.timeout, args.retry_failed, refs,
-                              rerun_stale=args.rerun_stale, **options)
+    if args.save_model:
+        options["save_models"] = str(folder)
+    try:
+        counts = sweeps.run_sweep(plan, args.results, args.executor, workers, args.timeout, args.retry_failed,
+                                  refs, rerun_stale=args.rerun_stale, **options)
+    except KeyboardInterrupt:
+        executors.stop_all()
+        kept = len(list(folder.glob("*.json")))
+        print(f"bench sweep: stopped; workers ended, {kept} finished record(s) kept in {folder}; resume with: "
+              f"{_command_line()}", file=sys.stderr)
+        return 130
     print("summary: " + ", ".join(f"{k} {v}" for k, v in counts.items())
-          + f"; records in {os.path.join(args.results, plan.name)}")
+          + f"; records in {folder}")
     return 1 if counts.get("failed") else 0
+
+
+def _fits(plan) -> None:
+    """Each distinct (task, batch sizes) of the plan must fit in memory."""
+    import tasks
+    from bench.runner import validate
+
+    seen = set()
+    for spec in plan.specs:
+        key = (spec.task, json.dumps(spec.task_params, sort_keys=True), spec.train.batch_size,
+               spec.train.val_size, spec.train.test_size)
+        if key not in seen:
+            seen.add(key)
+            validate.fits(tasks.create(spec.task, **spec.task_params).signature, spec.train, f"{spec.model}.train")
+
+
+_locks: list = []  # open lock files: held until the process ends (a killed driver releases them too)
+
+
+def lock_sweep(results: Path | str, name: str) -> None:
+    """Hold ``<results>/.<name>.lock`` for this process; a second driver on the same sweep folder is refused."""
+    import fcntl
+
+    path = Path(results) / f".{name}.lock"
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise UsageError(f"{Path(results) / name} is in use by another bench sweep (pid {holder}); wait for it to "
+                         f"finish or stop it, then run this again") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _locks.append(handle)
+
+
+def _command_line() -> str:
+    return "bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def _dry_run(plan, args) -> int:
@@ -153,6 +259,8 @@ def cmd_results(args) -> int:
         raise UsageError(f"no run records in {os.path.join(args.results, args.sweep)}")
     if args.format == "parquet" and not args.out:
         raise UsageError("--format parquet needs --out FILE")
+    if args.out:
+        writable_file(args.out, "--out")
     text = store.export(table, args.format, args.out)
     if text is not None:
         print(text)
@@ -164,6 +272,7 @@ def cmd_results(args) -> int:
 def cmd_report(args) -> int:
     from bench import report
 
+    writable_folder(args.out, "--out")
     folder = report.build(args.sweep, args.results, args.out)
     print((folder / "index.md").read_text())
     print(f"report written to {folder}/")
@@ -187,6 +296,7 @@ def cmd_speed(args) -> int:
     from bench.sweep import executors
     from bench.sweep import grid as sweeps
 
+    _timeout(args.timeout)
     if args.overhead:
         from bench.speed import overhead
         return overhead.main([])
@@ -279,6 +389,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--precision", choices=PRECISIONS, help="float32 (default), tf32 or mixed_bfloat16")
     r.add_argument("--results", default="results")
     _backend_option(r)
+    r.add_argument("--save-model", action="store_true",
+                   help="also save the trained model as RESULTS/adhoc/<run_id>.keras (load it with keras.saving)")
     r.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="import a Python file or module first, so the models and tasks it registers exist")
     r.set_defaults(fn=cmd_run)
@@ -300,6 +412,8 @@ def parser() -> argparse.ArgumentParser:
                    help="import a Python file or module (here and in every worker) so its models register")
     s.add_argument("--dry-run", action="store_true", help="print the plan without training")
     _backend_option(s)
+    s.add_argument("--save-model", action="store_true",
+                   help="also save each trained model as RESULTS/SWEEP/<run_id>.keras, next to its record")
     s.set_defaults(fn=cmd_sweep)
 
     res = sub.add_parser("results", help="a sweep's records as one table: one row per run")
@@ -388,22 +502,49 @@ def use_backend(name: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the real command line (tests call main with argv and read sys.stderr)
+        from bench import quiet
+        quiet.native_stderr_to_log()
     args = parser().parse_args(argv)
     try:
         use_backend(getattr(args, "backend", None))
     except UsageError as e:
         print(f"bench {args.command}: error: {e}", file=sys.stderr)
         return 2
+    previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
         return args.fn(args)
+    except BrokenPipeError:  # output piped into `head`: nothing more to say
+        return 0
     except Exception as e:
-        if not isinstance(e, _input_errors()):
+        if not isinstance(e, (*_input_errors(), OSError)):
             raise
-        print(f"bench {args.command}: error: {e}", file=sys.stderr)
+        text = " ".join(str(e).split()) if not isinstance(e, OSError) or not e.strerror else _os_error(e)
+        if len(text) > MAX_ERROR_CHARS:
+            text = text[: MAX_ERROR_CHARS - 3] + "..."
+        print(f"bench {args.command}: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"bench {args.command}: interrupted; finished records are kept", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    """SIGTERM stops like Ctrl-C: no further runs start, workers end, finished records stay."""
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def _os_error(e: OSError) -> str:
+    where = f"{_short(e.filename)}: " if e.filename else ""
+    return f"{where}{e.strerror}"
 
 
 def _input_errors() -> tuple[type, ...]:
@@ -427,7 +568,7 @@ def entry() -> int:
         os.environ["KERAS_BACKEND"] = "numpy"
         import keras  # noqa: F401  (loaded on the light backend; runs' identity still names the default one)
         del os.environ["KERAS_BACKEND"]
-    return main(argv)
+    return main()
 
 
 if __name__ == "__main__":

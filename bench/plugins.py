@@ -6,13 +6,36 @@ and in every worker process (to run it); a module name (``--plugin mypkg.models`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
 from bench.runner.spec import SpecError
+
+
+class PluginExit(Exception):
+    """Plugin code called ``os._exit`` (turned into this exception while plugin code runs: see ``guarded``)."""
+
+
+_os_exit = os._exit
+
+
+@contextlib.contextmanager
+def guarded():
+    """Run plugin code (an import, a model build) so that ``os._exit(n)`` raises PluginExit instead of ending
+    the process silently; ``sys.exit`` already raises SystemExit, which callers catch."""
+    def refuse(code=0):
+        raise PluginExit(f"called os._exit({code})")
+
+    os._exit = refuse
+    try:
+        yield
+    finally:
+        os._exit = _os_exit
 
 
 def resolve(refs) -> list[str]:
@@ -23,8 +46,9 @@ def resolve(refs) -> list[str]:
 def load(refs) -> list[str]:
     """Import every plugin once (importing again is a no-op); return their resolved names."""
     resolved = resolve(refs)
-    for ref in resolved:
-        _import(ref)
+    with guarded():
+        for ref in resolved:
+            _import(ref)
     return resolved
 
 
@@ -53,6 +77,10 @@ def _import(ref: str) -> None:
             raise
     except SpecError:
         raise
+    except SystemExit as e:
+        raise SpecError(f"--plugin {ref}: import called sys.exit({str(e.code)[:100]})") from None
+    except PluginExit as e:
+        raise SpecError(f"--plugin {ref}: import {e}") from None
     except Exception as e:
         lines = [line for line in str(e).splitlines() if line.strip()] or [""]
-        raise SpecError(f"--plugin {ref}: import failed ({type(e).__name__}: {lines[-1]})") from None
+        raise SpecError(f"--plugin {ref}: import failed ({type(e).__name__}: {lines[-1][:200]})") from None

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Install lstm-bench, run the smoke sweep (resuming whatever is stored) and build its report.
+# Install lstm-bench (into ./.venv, or the active virtualenv), run the smoke sweep (resuming whatever is
+# stored) and build its report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q -e .
-bench sweep smoke --workers 2
-bench report smoke
+source scripts/python.sh
+PY="$(bench_python)"
+bench_install "$PY"
+"$PY" -m bench.cli sweep smoke --workers 2
+"$PY" -m bench.cli report smoke | tail -n 1

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Install lstm-bench with its test extra and run the whole test suite.
+# Install lstm-bench with its test extra (into ./.venv, or the active virtualenv) and run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q -e ".[dev]"
-python3 -m pytest -q "$@"
+source scripts/python.sh
+PY="$(bench_python)"
+bench_install "$PY" "[dev]"
+"$PY" -m pytest -q "$@"

@@ -234,7 +234,7 @@ def gradient_flow(grad, tasks, colours, folder) -> list[str]:
         for col, phase in enumerate(["init", "final"]):
             ax = axes[row, col]
             data = chosen[(chosen.task == task) & (chosen.phase == phase)] if len(chosen) else chosen
-            dep = f", dependency {int(data.dependency.iloc[0])}" if len(data) else ""
+            dep = f", dependency {_whole(data.dependency.iloc[0])}" if len(data) else ""
             ax.set_title(f"{task}: {'at initialisation' if phase == 'init' else 'after training'}{dep}")
             if _lines(ax, data, "distance", "norm", colours):
                 log_axes(ax, x=data.distance.min() > 0, y=True)
@@ -299,7 +299,7 @@ def learning_curves(hist, tasks, colours, folder) -> list[str]:
     fig, axes = grid([0], tasks)
     for ax, task in zip(axes[0], tasks):
         data = chosen[chosen.task == task] if len(chosen) else chosen
-        ax.set_title(f"{task}, dependency {int(data.dependency.iloc[0])}" if len(data) else task)
+        ax.set_title(f"{task}, dependency {_whole(data.dependency.iloc[0])}" if len(data) else task)
         if _lines(ax, data, "step", "val_score", colours):
             ax.axhline(0.0, color="0.3", linestyle="--", linewidth=1, label="memoryless baseline")
             ax.set_xlabel("training step")
@@ -320,3 +320,11 @@ def extrapolation(df, colours, folder) -> list[str]:
             ax.set_ylabel("test score")
     _legend(fig, axes, colours, data.variant)
     return save(fig, folder, "extrapolation")
+
+
+def _whole(value) -> str:
+    """A dependency as a whole number, or "?" where a record lacks it (NaN, None, text)."""
+    try:
+        return str(int(value))
+    except (TypeError, ValueError, OverflowError):
+        return "?"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 
 import models
@@ -13,14 +15,30 @@ from bench.runner.spec import Resolved, RunSpec
 from bench.runner.train import compile_model, fit, predict, resolve_jit, set_seed
 
 
-def run(spec: RunSpec) -> dict:
-    """Train and score ``spec``; return its record (not written: the caller stores it). Never raises for a bad
-    run: the record's ``status`` says how it ended (ok, diverged, oom, failed)."""
+def run(spec: RunSpec, save_model: str | Path | None = None) -> dict:
+    """Train and score ``spec``; return its record (not written: ``record.write`` stores it). Never raises for a
+    bad run: the record's ``status`` says how it ended (ok, diverged, oom, failed). With ``save_model``, the
+    trained model is saved there as a ``.keras`` file (loadable with ``keras.saving.load_model`` once any plugin
+    is imported)."""
+    from bench import plugins
+
     resolved = spec.resolved()
-    return record.capture(resolved.fields(), lambda: _train_and_score(resolved))
+
+    def train():
+        try:
+            with plugins.guarded():
+                return _train_and_score(resolved, save_model)
+        except (SystemExit, plugins.PluginExit) as e:  # plugin code tried to end the process
+            raise RunAborted(_exit_line(resolved, e)) from None
+
+    return record.capture(resolved.fields(), train)
 
 
-def _train_and_score(spec: Resolved) -> dict:
+class RunAborted(Exception):
+    """A run's code tried to end the process; the message names the model's file."""
+
+
+def _train_and_score(spec: Resolved, save_model=None) -> dict:
     set_seed(spec.seed)
     task = tasks.create(spec.task, **spec.task_params)
     signature, train = task.signature, spec.train
@@ -58,13 +76,27 @@ def _train_and_score(spec: Resolved) -> dict:
     out["memory"] = memory.result()
     if result.stop == "diverged":
         out["status"] = "diverged"
-        out["error"] = f"loss became NaN or infinite by step {result.diverged_at}"
+        out["error"] = f"loss became {result.diverged_why or 'NaN or infinite'} by step {result.diverged_at}"
         out["metrics"] = {"diverged_at": result.diverged_at}
         return out
     out["metrics"] = _metrics(task, model, spec, result)
     if result.stop == "time":  # scored, but the step budget was cut short by the wall-clock safety net
         out["status"], out["error"] = "timeout", f"max_seconds {train.max_seconds:g} s reached at step {result.steps}"
+    if save_model:
+        out["model_file"] = _save(model, Path(save_model))
     return out
+
+
+def _save(model, path: Path) -> str:
+    """Save atomically (a reader never sees half a file); return the file's name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.name
 
 
 def _metrics(task, model, spec, result) -> dict:
@@ -86,3 +118,10 @@ def _metrics(task, model, spec, result) -> dict:
 def _flow(model, signature, batch) -> dict:
     x, y = batch
     return measure.gradient_flow(model, measure.flow_loss(signature), x, y)
+
+
+def _exit_line(spec: Resolved, error: BaseException) -> str:
+    """The error of a run whose code tried to end the process (``sys.exit``, ``os._exit``), naming the model's file."""
+    source = models.entry(spec.model).source or "its plugin"
+    what = f"called sys.exit({str(error.code)[:100]})" if isinstance(error, SystemExit) else str(error)
+    return f"model {spec.model!r} ({source}) {what} while building or training"

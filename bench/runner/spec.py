@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -20,6 +21,15 @@ DEFAULT_BACKEND = "tensorflow"
 
 class SpecError(ValueError):
     """A run or sweep was described with an impossible value."""
+
+
+def _finite_positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _quote(value) -> str:
+    from bench.runner.validate import quote  # validate imports this module
+    return quote(value)
 
 
 @dataclass(frozen=True)
@@ -43,19 +53,19 @@ class TrainConfig:
         for name in ("steps", "batch_size", "eval_every", "val_size", "test_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SpecError(f"train.{name} must be an integer >= 1, got {value!r}")
-        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
-            raise SpecError(f"train.lr must be a number > 0, got {self.lr!r}")
+                raise SpecError(f"train.{name} must be an integer >= 1, got {_quote(value)}")
+        if not _finite_positive(self.lr):
+            raise SpecError(f"train.lr must be a number > 0, got {_quote(self.lr)}")
         for name in ("clipnorm", "max_seconds"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-                raise SpecError(f"train.{name} must be a number > 0 or null, got {value!r}")
+            if value is not None and not _finite_positive(value):
+                raise SpecError(f"train.{name} must be a number > 0 or null, got {_quote(value)}")
         if not isinstance(self.gradient_flow, bool):
-            raise SpecError(f"train.gradient_flow must be true or false, got {self.gradient_flow!r}")
+            raise SpecError(f"train.gradient_flow must be true or false, got {_quote(self.gradient_flow)}")
         if self.precision not in PRECISIONS:
-            raise SpecError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+            raise SpecError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {_quote(self.precision)}")
         if self.jit_compile not in (True, False, "auto"):
-            raise SpecError(f"train.jit_compile must be true, false or auto, got {self.jit_compile!r}")
+            raise SpecError(f"train.jit_compile must be true, false or auto, got {_quote(self.jit_compile)}")
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -117,7 +127,7 @@ class RunSpec:
             raise models.ModelError(
                 f"model {self.model!r} has no hyperparameter {unknown[0]!r}; valid: {', '.join(entry.defaults)}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise SpecError(f"seed must be an integer >= 0, got {self.seed!r}")
+            raise SpecError(f"seed must be an integer >= 0, got {_quote(self.seed)}")
         return Resolved(self, task.params, {**entry.defaults, **self.model_params}, self.config)
 
     def to_dict(self) -> dict:
@@ -147,9 +157,9 @@ class RunSpec:
         except ValueError:
             return {"kind": self.kind, "run_id": self.run_id, "request": self.request(), **self.to_dict()}
 
-    def execute(self) -> dict:
+    def execute(self, save_model: str | None = None) -> dict:
         from bench.runner.run import run
-        return run(self)
+        return run(self, save_model)
 
     def sources(self) -> dict[str, str]:
         """Fingerprints of the code that defines the run's model and task: ``{file: sha256 prefix}``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,18 @@ class TrainResult:
     seconds: float = 0.0
     stop: str = "steps"  # steps | solved | time | diverged
     diverged_at: int | None = None
+    diverged_why: str | None = None  # "NaN or infinite", or how far above the baseline loss it went
+
+
+BLOWUP = 1e6  # a loss this many times the memoryless baseline's has diverged, though still finite
+
+
+def baseline_loss(task) -> float:
+    """The loss of a memoryless prediction: the task's baseline MSE, or the cross-entropy of a uniform guess."""
+    output = task.signature.output
+    if isinstance(output, Final) and output.classes is None:
+        return float(task.baseline)
+    return math.log(output.classes)
 
 
 def resolve_jit(jit_compile: bool | str, model: str | None = None, hp: dict | None = None,
@@ -103,8 +116,11 @@ class _Monitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         loss = float((logs or {}).get("loss", math.nan))
         step = self.result.steps
-        if not math.isfinite(loss):
+        limit = BLOWUP * baseline_loss(self.task)
+        if not math.isfinite(loss) or loss > limit:
             self.result.stop, self.result.diverged_at = "diverged", step
+            self.result.diverged_why = "NaN or infinite" if not math.isfinite(loss) else \
+                f"{loss:.3g}, above {BLOWUP:.0e} x the memoryless baseline's loss"
             self.model.stop_training = True
             return
         x, y = self.val
@@ -113,7 +129,7 @@ class _Monitor(keras.callbacks.Callback):
         norms = self.model.optimizer.read_norms() if isinstance(self.model.optimizer, NormAdam) else {}
         self.result.history.append(Evaluation(step, elapsed, loss, val, **norms))
         if not math.isfinite(val):
-            self.result.stop, self.result.diverged_at = "diverged", step
+            self.result.stop, self.result.diverged_at, self.result.diverged_why = "diverged", step, "NaN or infinite"
             self.model.stop_training = True
         elif self.config.early_stop and self.task.solved(val):
             self.result.stop = "solved"
@@ -128,8 +144,49 @@ def fit(model: keras.Model, task, config: TrainConfig, seed: int) -> TrainResult
     val = task.generate("val", config.val_size, seed=seed)
     epochs = math.ceil(config.steps / config.eval_every)
     monitor = _Monitor(task, val, config, result)
+    callbacks = [monitor] + ([_Progress(config, result)] if _progress_wanted() else [])
     start = time.perf_counter()
     model.fit(task.batches(config.batch_size, seed=seed), steps_per_epoch=config.eval_every, epochs=epochs,
-              shuffle=False, verbose=0, callbacks=[monitor])
+              shuffle=False, verbose=0, callbacks=callbacks)
     result.seconds = monitor.end - start  # not Keras' teardown after training (0.5-1.2 s in some calls)
     return result
+
+
+def _progress_wanted() -> bool:
+    """Progress on a terminal only (a sweep's workers and CI logs stay quiet); BENCH_PROGRESS=0 turns it off."""
+    return os.environ.get("BENCH_PROGRESS", "1") != "0" and sys.stderr.isatty()
+
+
+class _Progress(keras.callbacks.Callback):
+    """One live line on stderr: steps done of the budget, the latest validation metric, loss, elapsed, ETA."""
+
+    def __init__(self, config: TrainConfig, result: TrainResult, every_s: float = 0.5):
+        super().__init__()
+        self.config, self.result, self.every_s = config, result, every_s
+
+    def on_train_begin(self, logs=None):
+        self.start = self.shown = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if now - self.shown >= self.every_s:
+            self.shown = now
+            self._draw(now, (logs or {}).get("loss"))
+
+    def on_train_end(self, logs=None):
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+    def _draw(self, now: float, loss) -> None:
+        from bench.sweep.progress import clock
+
+        done, total, elapsed = self.result.steps, self.config.steps, now - self.start
+        left = elapsed / done * (total - done) if done else None
+        if self.config.max_seconds is not None:
+            left = min(left if left is not None else math.inf, max(0.0, self.config.max_seconds - elapsed))
+        val = self.result.history[-1].val if self.result.history else None
+        parts = [f"step {done}/{total}", f"val {val:.4g}" if val is not None else "val -",
+                 f"loss {float(loss):.4g}" if loss is not None else "", f"{clock(elapsed)} elapsed",
+                 f"eta {clock(left)}" if left is not None and math.isfinite(left) else "eta ?"]
+        sys.stderr.write("\r\033[K" + " · ".join(p for p in parts if p))
+        sys.stderr.flush()

@@ -78,7 +78,8 @@ class SpeedSpec:
         return {"kind": self.kind, "run_id": self.run_id, "request": self.request(), **asdict(self),
                 "model_params": params, "source": source, "model_info": info}
 
-    def execute(self) -> dict:
+    def execute(self, save_model: str | None = None) -> dict:
+        """The configuration's record (``save_model`` does not apply: nothing is trained)."""
         return measure_one(self)
 
 

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -29,34 +30,157 @@ from bench.sweep import jobs
 WORKERS_PER_GPU = 4  # measured on one H100 (JAX, LSTM(64) adding): runs/hour 252, 514, 887 at 1, 2, 4 workers (reports/gpu-h100)
 
 
+class Stopped(Exception):
+    """The sweep is stopping (Ctrl-C, SIGTERM): a run cut short by it has no record."""
+
+
+class Workers:
+    """The worker processes in flight, so that a stopping driver can end them all at once."""
+
+    def __init__(self):
+        self.procs: set[subprocess.Popen] = set()
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        _pools.append(self)
+
+    def start(self, cmd: list[str], env: dict) -> subprocess.Popen:
+        with self.lock:
+            if self.stopping.is_set():
+                raise Stopped()
+            # a session of its own: a Ctrl-C at the terminal reaches the driver only, which ends the workers
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                                    start_new_session=True)
+            self.procs.add(proc)
+            return proc
+
+    def done(self, proc: subprocess.Popen) -> None:
+        with self.lock:
+            self.procs.discard(proc)
+
+    def stop(self, grace_s: float = 3.0) -> None:
+        """End every worker: SIGTERM, then SIGKILL for any still alive after ``grace_s``."""
+        with self.lock:
+            self.stopping.set()
+            procs = list(self.procs)
+        for proc in procs:
+            _signal(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for proc in procs:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal(proc, signal.SIGKILL)
+                proc.wait()
+
+
+_pools: list[Workers] = []
+
+
+def stop_all() -> None:
+    """End every worker of this process's executors (the driver's Ctrl-C handler calls this)."""
+    for pool in list(_pools):
+        pool.stop()
+
+
+def _signal(proc: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(proc.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _one_run() -> Workers:
+    workers = Workers()
+    _pools.remove(workers)  # a lone run (a Dask task): nothing to stop from here
+    return workers
+
+
 def run_in_subprocess(spec_dict: dict, timeout: float | None = None, env: dict | None = None,
-                      plugins: Iterable[str] = ()) -> dict:
-    """Run one spec in a fresh Python process; a crash, kill or timeout still returns a record."""
+                      plugins: Iterable[str] = (), workers: Workers | None = None,
+                      save_model: str | None = None) -> dict:
+    """Run one spec in a fresh Python process; a crash, kill or timeout still returns a record.
+
+    With ``save_model`` (a path), the worker saves the trained model there. Raises Stopped if ``workers`` is
+    stopping, before or during the run.
+    """
+    workers = workers or _one_run()
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
         out = Path(tmp) / "record.json"
         cmd = [sys.executable, "-m", "bench.sweep.worker", json.dumps(spec_dict), str(out), *plugins]
-        started = time.perf_counter()
+        extra = {"BENCH_SAVE_MODEL": save_model} if save_model else {}
+        started, kills = time.perf_counter(), oom_kills()
+        proc = workers.start(cmd, {**os.environ, **(env or {}), **extra, "BENCH_PARENT_PID": str(os.getpid())})
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                  env={**os.environ, **(env or {}), "BENCH_PARENT_PID": str(os.getpid())})
+            _, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            _signal(proc, signal.SIGKILL)
+            proc.communicate()
             return unfinished(spec_dict, "timeout", f"run exceeded its timeout of {timeout:g} s", started)
+        finally:
+            workers.done(proc)
+        if workers.stopping.is_set():
+            raise Stopped()
         if proc.returncode == 0 and out.is_file():
             return json.loads(out.read_text())
         if proc.returncode < 0:
-            return unfinished(spec_dict, *_killed(-proc.returncode), started)
-        tail = [line for line in proc.stderr.strip().splitlines() if line.strip()][-1:] or [""]
-        return unfinished(spec_dict, "failed", f"worker exited with code {proc.returncode}: {tail[0]}", started)
+            after = oom_kills()
+            new_kills = after - kills if after is not None and kills is not None else None
+            return unfinished(spec_dict, *_killed(-proc.returncode, new_kills), started)
+        return unfinished(spec_dict, "failed", _died(proc.returncode, stderr, plugins), started)
 
 
-def _killed(signum: int) -> tuple[str, str]:
-    """Status and error of a worker killed by a signal: SIGKILL is what the out-of-memory killer sends."""
+def _died(code: int, stderr: str, plugins) -> str:
+    """Why a worker ended with no record: its traceback's last line, or, without one, that it just exited."""
+    lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        return f"worker exited with code {code}: {lines[-1][:300]}"
+    named = f" (plugins: {', '.join(plugins)})" if plugins else ""
+    return (f"worker exited with code {code} without a record or a traceback: code it ran called sys.exit or "
+            f"os._exit, or the interpreter died{named}")
+
+
+def oom_kills() -> int | None:
+    """The out-of-memory killer's kill count in this process's memory cgroup, or None where none is readable:
+    ``oom_kill`` in ``memory.events`` (cgroup v2) or ``memory.oom_control`` (v1)."""
+    for path in _oom_files():
+        try:
+            for row in path.read_text().splitlines():
+                key, _, value = row.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _oom_files() -> list[Path]:
+    root, files = Path("/sys/fs/cgroup"), []
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, where = (line.split(":", 2) + ["", ""])[:3]
+        where = where.lstrip("/")
+        if controllers == "":
+            files += [root / where / "memory.events", root / "memory.events"]
+        elif "memory" in controllers.split(","):
+            files += [root / "memory" / where / "memory.oom_control", root / "memory" / "memory.oom_control"]
+    return files
+
+
+def _killed(signum: int, new_oom_kills: int | None = None) -> tuple[str, str]:
+    """Status and error of a worker killed by a signal: ``oom`` only with evidence (the cgroup's oom_kill count
+    rose during the run), else ``killed``."""
     try:
         name = signal.Signals(signum).name
     except ValueError:
         name = f"signal {signum}"
+    if signum == signal.SIGKILL and new_oom_kills:
+        return "oom", f"worker killed by {name}; the out-of-memory killer killed {new_oom_kills} process(es) " \
+                      f"in this cgroup meanwhile"
     if signum == signal.SIGKILL:
-        return "oom", f"worker killed by {name} (the out-of-memory killer's signal, or a kill -9)"
+        return "killed", f"worker killed by {name} (no out-of-memory kill recorded in this cgroup)"
     return "failed", f"worker killed by {name}"
 
 
@@ -89,30 +213,42 @@ def worker_env(slot: int, workers: int, gpus: list[str]) -> dict:
 
 
 def local(specs: Iterable[RunSpec], *, workers: int = 1, timeout: float | None = None, plugins=(),
-          on_start: Callable[[RunSpec], None] | None = None, gpus: list[str] | None = None) -> Iterator[dict]:
+          on_start: Callable[[RunSpec], None] | None = None, gpus: list[str] | None = None,
+          save_models: str | Path | None = None) -> Iterator[dict]:
     """Run specs on this machine, ``workers`` at a time, one fresh process per run.
 
     Worker slot ``i`` is pinned to GPU ``gpus[i % len(gpus)]`` via CUDA_VISIBLE_DEVICES (default: ``gpu_ids()``);
-    a run takes whichever slot is free, so two runs never share a slot's GPU by accident.
+    a run takes whichever slot is free, so two runs never share a slot's GPU by accident. With ``save_models``
+    (a folder), each run's model is saved there as ``<run_id>.keras``. Closing the iterator early (Ctrl-C in
+    the driver) starts no further run and ends the running workers within seconds.
     """
     gpus = gpu_ids() if gpus is None else gpus
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(workers):
         slots.put(slot)
+    procs = Workers()
 
     def one(spec: RunSpec) -> dict:
         slot = slots.get()
         try:
+            if procs.stopping.is_set():
+                raise Stopped()
             if on_start:
                 on_start(spec)
-            return run_in_subprocess(spec.to_dict(), timeout, worker_env(slot, workers, gpus), plugins)
+            model = str(Path(save_models) / f"{spec.run_id}.keras") if save_models else None
+            return run_in_subprocess(spec.to_dict(), timeout, worker_env(slot, workers, gpus), plugins, procs, model)
         finally:
             slots.put(slot)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         futures = [pool.submit(one, spec) for spec in specs]
         for future in as_completed(futures):
             yield future.result()
+    finally:
+        procs.stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+        _pools.remove(procs)
 
 
 def dask(specs: Iterable[RunSpec], *, workers: int = 1, timeout: float | None = None, plugins=(),

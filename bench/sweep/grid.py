@@ -11,12 +11,14 @@ import yaml
 
 import models
 import tasks
+from bench.runner import validate
 from bench.runner.spec import RunSpec, SpecError, TrainConfig
+from bench.runner.validate import quote
 
 PRESETS = Path(__file__).parent / "presets"
 KEYS = ("name", "description", "seeds", "train", "tasks", "models", "overrides", "hp", "ladder")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # a sweep's name is its results folder
-RETRY = ("failed", "timeout")  # statuses that --retry-failed runs again
+RETRY = ("failed", "timeout", "killed")  # statuses that --retry-failed runs again
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ def locate(name_or_path: str) -> Path:
         return path
     if (PRESETS / f"{name_or_path}.yaml").is_file():
         return PRESETS / f"{name_or_path}.yaml"
-    raise SpecError(f"no sweep file or preset {name_or_path!r}; presets: {', '.join(presets())}")
+    raise SpecError(f"no sweep file or preset {quote(name_or_path)}; presets: {', '.join(presets())}")
 
 
 def load(name_or_path: str) -> Sweep:
@@ -65,20 +67,21 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
         raise SpecError(f"a sweep must be a mapping with keys {', '.join(KEYS)}; got {type(data).__name__}")
     unknown = [k for k in data if k not in KEYS]
     if unknown:
-        raise SpecError(f"unknown key {unknown[0]!r}; valid: {', '.join(KEYS)}")
+        raise SpecError(f"unknown key {quote(unknown[0])}; valid: {', '.join(KEYS)}")
     name = data.get("name", default_name)
     if not isinstance(name, str) or not NAME.match(name):
-        raise SpecError(f"name: must be letters, digits, '_', '.' or '-' (it names the results folder), got {name!r}")
+        raise SpecError(f"name: must be letters, digits, '_', '.' or '-' (it names the results folder), got {quote(name)}")
     if not isinstance(data.get("description", ""), str):
-        raise SpecError(f"description: expected text, got {data['description']!r}")
+        raise SpecError(f"description: expected text, got {quote(data['description'])}")
     seeds = _as_list(data.get("seeds", [0]), "seeds")
     for seed in seeds:
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise SpecError(f"seeds: each seed must be an integer >= 0, got {seed!r}")
+            raise SpecError(f"seeds: each seed must be an integer >= 0, got {quote(seed)}")
     train = _mapping(data.get("train"), "train")
     overrides = _mapping(data.get("overrides"), "overrides")
     task_grid = _mapping(data.get("tasks"), "tasks", required=True, valid=tasks.list_tasks())
     model_grid = _mapping(data.get("models"), "models", required=True, valid=models.list_models())
+    validate.grid_size(task_grid, model_grid, seeds)
     configs = {model: _train_options(train, "train") for model in model_grid}
     for model, override in overrides.items():
         if model not in model_grid:
@@ -141,7 +144,7 @@ def _mapping(value, where: str, required: bool = False, valid: list[str] | None 
         return {}
     if not isinstance(value, dict) or (required and not value):
         hint = f" of {', '.join(valid)}" if valid else ""
-        raise SpecError(f"{where}: expected a non-empty mapping{hint}, got {value!r}")
+        raise SpecError(f"{where}: expected a non-empty mapping{hint}, got {quote(value)}")
     return value
 
 
@@ -161,61 +164,13 @@ def _grid(params, where: str) -> list[dict]:
 
 
 def _task_point(task: str, point: dict, where: str) -> dict:
-    _check_keys(point, _defaults(tasks.defaults, task, where), where, "parameter")
-    _naming_key(lambda: tasks.create(task, **point), point, where)
+    validate.task_point(task, point, where)
     return point
 
 
 def _model_point(model: str, point: dict, where: str, signature) -> dict:
-    """Check the hyperparameters by building the model once (for the sweep's first task): a bad value fails now.
-
-    Other errors of the build (a bug in a plugin's model, no memory) are left to the run, which records them.
-    """
-    _check_keys(point, _defaults(lambda m: models.entry(m).defaults, model, where), where, "hyperparameter")
-    try:
-        _naming_key(lambda: models.create(model, signature, **point), point, where)
-    except SpecError:
-        raise
-    except Exception:  # noqa: BLE001 - recorded as the run's status instead
-        pass
+    validate.model_point(model, point, where, signature)
     return point
-
-
-def _naming_key(build, point: dict, where: str) -> None:
-    """Call ``build``; its error, which names the bad parameter, is prefixed with that parameter's key."""
-    try:
-        build()
-    except (ValueError, TypeError) as e:
-        key = next((k for k in point if re.search(rf"\b{re.escape(k)}\b", str(e))), None)
-        raise SpecError(f"{where}{'.' + key if key else ''}: {e}") from None
-
-
-def _defaults(lookup, name: str, where: str) -> dict:
-    try:
-        return lookup(name)
-    except ValueError as e:  # unknown task or model: the registry's message names the valid ones
-        raise SpecError(f"{where}: {e}") from None
-
-
-def _check_keys(point: dict, defaults: dict, where: str, kind: str) -> None:
-    """Each key must be a parameter, and each value must have its default's type."""
-    for key, value in point.items():
-        if key not in defaults:
-            raise SpecError(f"{where}.{key}: no {kind} {key!r}; valid: {', '.join(defaults)}")
-        _same_type(value, defaults[key], f"{where}.{key}")
-
-
-_KINDS = ((bool, (bool,), "true or false"), (int, (int,), "an integer"), (float, (int, float), "a number"),
-          (str, (str,), "text"))
-
-
-def _same_type(value, default, where: str) -> None:
-    """A value must have the type of the parameter's default (an int where 64 is, a number where 0.1 is)."""
-    for kind, accepted, words in _KINDS:
-        if type(default) is kind:
-            if not isinstance(value, accepted) or (kind is not bool and isinstance(value, bool)):
-                raise SpecError(f"{where}: expected {words} (default {default!r}), got {value!r}")
-            return
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,15 @@ import threading
 import time
 from pathlib import Path
 
+exit_now = os._exit  # plugin code runs with os._exit disabled (bench.plugins.guarded); this watch may still exit
+
 
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
     """Exit as soon as the process that started this worker (its pid in BENCH_PARENT_PID) is gone."""
     def watch():
         while os.getppid() == parent:
             time.sleep(every_s)
-        os._exit(3)
+        exit_now(3)
 
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
@@ -25,12 +27,22 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
 def main(argv=None) -> int:
     spec_json, out_path, *plugin_refs = argv or sys.argv[1:]
     _exit_with_parent(int(os.environ.get("BENCH_PARENT_PID", os.getppid())))
+    from bench import quiet
+
+    quiet.native_stderr_to_log()  # framework noise to the log; our traceback, if any, to the driver
     from bench import plugins
     from bench.runner import record
+    from bench.runner.spec import SpecError
     from bench.sweep import jobs
 
-    plugins.load(plugin_refs)
-    result = jobs.from_dict(json.loads(spec_json)).execute()
+    spec = jobs.from_dict(json.loads(spec_json))
+    try:
+        plugins.load(plugin_refs)
+    except SpecError as e:  # the plugin failed to import here (it imported in the driver): a failed record
+        from bench.sweep.executors import unfinished
+        result = unfinished(spec.to_dict(), "failed", str(e))
+    else:
+        result = spec.execute(save_model=os.environ.get("BENCH_SAVE_MODEL") or None)
     Path(out_path).write_text(record.hand_off(result))
     return 0
 
