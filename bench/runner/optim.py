@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 
+@keras.saving.register_keras_serializable(package="lstm_bench")  # a saved model reloads with its optimizer
 class NormAdam(keras.optimizers.Adam):
     """Adam that records, inside the compiled step, the global gradient norm before clipping.
 
