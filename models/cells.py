@@ -85,7 +85,7 @@ class LSTMCell(keras.layers.Layer):
         if self.layer_norm:
             xw, hu = _layer_norm(xw, self.gamma_x), _layer_norm(hu, self.gamma_h)
         z = ops.split(xw + hu + self.bias, self.gates, axis=-1)
-        peek = ops.unstack(self.peephole_kernel) if self.peephole else None
+        peek = [self.peephole_kernel[j] for j in range(self.gates - 1)] if self.peephole else None
         if self.coupled:
             zf, zc, zo = z
             f = ops.sigmoid(zf + (peek[0] * c if peek else 0))

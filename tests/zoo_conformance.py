@@ -2,7 +2,7 @@
 the head's shape, it trains 3 steps (finite loss, weights change), and it saves to ``.keras`` and reloads to
 identical predictions (training and saving on one task, ``copy``, to keep it quick). ``tests/test_zoo.py`` runs it for every registered model on each backend.
 
-    KERAS_BACKEND=jax python tests/zoo_conformance.py [--plugin FILE] NAME...   # prints one JSON line per model
+    KERAS_BACKEND=jax python tests/zoo_conformance.py [--plugin FILE] [--tasks copy,adding] NAME...   # JSON lines
 """
 
 from __future__ import annotations
@@ -73,13 +73,15 @@ def check(name: str, task_names=TASKS, length: int = 6, batch: int = 8, steps: i
 def main(argv: list[str]) -> int:
     from bench import plugins
 
+    flags = {"--plugin", "--tasks"}
     plugin = [argv[i + 1] for i, a in enumerate(argv) if a == "--plugin"]
-    names = [a for i, a in enumerate(argv) if a != "--plugin" and (i == 0 or argv[i - 1] != "--plugin")]
+    task_names = next((argv[i + 1].split(",") for i, a in enumerate(argv) if a == "--tasks"), TASKS)
+    names = [a for i, a in enumerate(argv) if a not in flags and (i == 0 or argv[i - 1] not in flags)]
     plugins.load(plugin)
     failed = 0
     for name in names:
         try:
-            result = {"model": name, "ok": True, "tasks": check(name)}
+            result = {"model": name, "ok": True, "tasks": check(name, task_names)}
         except Exception as e:  # one line per model, so the caller sees every failure
             result, failed = {"model": name, "ok": False, "error": f"{type(e).__name__}: {e}"[:500]}, failed + 1
         print(json.dumps(result), flush=True)

@@ -39,7 +39,7 @@ def _train_and_score(spec: RunSpec) -> dict:
     task = tasks.create(spec.task, **spec.task_params)
     signature, train = task.signature, spec.train
     memory = measure.MemoryProbe().start()
-    model = models.create(spec.model, signature, **spec.model_params)
+    model = models.create(spec.model, signature, tbptt=train.tbptt, **spec.model_params)
     compile_model(model, signature, train, resolve_jit(train.jit_compile, spec.model, spec.model_params, signature))
     flow_batch = task.generate("val", measure.FLOW_BATCH, seed=spec.seed) if train.gradient_flow else None
     flow = {"init": _flow(model, signature, flow_batch)} if flow_batch else None

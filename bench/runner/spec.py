@@ -29,6 +29,8 @@ class TrainConfig:
     early_stop: bool = True  # stop once the validation metric reaches the task's solved threshold
     jit_compile: bool | str = "auto"  # "auto": the harness picks per backend and device
     gradient_flow: bool = True  # measure ‖∂L/∂x_t‖ over t at initialisation and after training
+    tbptt: int | None = None  # truncated BPTT: gradients reach back at most this many steps (models that take it)
+    clipvalue: float | None = None  # clip each gradient element to [-clipvalue, clipvalue] (before clipnorm)
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "val_size", "test_size"):
@@ -37,12 +39,15 @@ class TrainConfig:
                 raise SpecError(f"train.{name} must be an integer >= 1, got {value!r}")
         if not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise SpecError(f"train.lr must be a number > 0, got {self.lr!r}")
-        for name in ("clipnorm", "max_seconds"):
+        for name in ("clipnorm", "max_seconds", "clipvalue"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or value <= 0):
                 raise SpecError(f"train.{name} must be a number > 0 or null, got {value!r}")
         if not isinstance(self.gradient_flow, bool):
             raise SpecError(f"train.gradient_flow must be true or false, got {self.gradient_flow!r}")
+        if self.tbptt is not None and (not isinstance(self.tbptt, int) or isinstance(self.tbptt, bool)
+                                       or self.tbptt < 1):
+            raise SpecError(f"train.tbptt must be an integer >= 1 or null, got {self.tbptt!r}")
         if self.jit_compile not in (True, False, "auto"):
             raise SpecError(f"train.jit_compile must be true, false or auto, got {self.jit_compile!r}")
 
