@@ -38,7 +38,11 @@ def _pairs(items: list[str], flag: str) -> dict:
 def cmd_list(args) -> int:
     import models
     import tasks
+    from bench import plugins
     from bench.sweep.grid import presets
+
+    plugins.load(args.plugin)
+    builtin = os.path.dirname(os.path.abspath(models.__file__))
 
     print("tasks:")
     for name in tasks.list_tasks():
@@ -50,12 +54,29 @@ def cmd_list(args) -> int:
         entry = models.entry(name)
         params = ", ".join(f"{k}={v!r}" for k, v in entry.defaults.items())
         tags = [entry.family] + (["cuDNN"] if entry.cudnn is True else ["cuDNN if " + (entry.cudnn.__doc__ or "eligible").strip().rstrip(".")] if callable(entry.cudnn) else [])
+        if entry.source and os.path.dirname(os.path.abspath(entry.source)) != builtin:
+            tags.append(f"plugin: {os.path.relpath(entry.source)}")
         print(f"  {name:14s} {params}  [{', '.join(tags)}]\n  {'':14s} {entry.doc}")
     print("sweep presets:", ", ".join(presets()))
     return 0
 
 
+def _budget_width(task: str, task_params: dict, model: str, model_params: dict, budget: int) -> dict:
+    """``model_params`` with the model's width set so that its trainable parameters come within 5 % of ``budget``."""
+    import models
+    import tasks
+
+    if budget < 1:
+        raise UsageError(f"--param-budget must be a positive integer, got {budget}")
+    entry = models.entry(model)
+    if entry.width in model_params:
+        raise UsageError(f"--param-budget sets {entry.width}; do not give --hp {entry.width}=... as well")
+    return models.registry.width_for_budget(model, tasks.create(task, **task_params).signature, budget,
+                                            **model_params)
+
+
 def cmd_run(args) -> int:
+    import models
     from bench import plugins
     from bench.runner import record
     from bench.runner.run import run
@@ -70,9 +91,15 @@ def cmd_run(args) -> int:
     if unknown:
         raise UsageError(f"unknown training option {unknown[0]!r}; valid: {', '.join(TrainConfig.keys())}")
     task_params = {"length": args.length, **_pairs(args.param, "--param")}
-    spec = RunSpec(args.task, args.model, task_params, _pairs(args.hp, "--hp"), TrainConfig(**train),
+    model_params = _pairs(args.hp, "--hp")
+    if args.param_budget is not None:
+        model_params = _budget_width(args.task, task_params, args.model, model_params, args.param_budget)
+    spec = RunSpec(args.task, args.model, task_params, model_params, TrainConfig(**train),
                    args.seed, "adhoc").resolved()
+    models.registry.check_tbptt(spec.model, spec.train.tbptt)
     rec = run(spec)
+    if args.param_budget is not None:
+        rec["param_budget"] = args.param_budget  # beside the actual count, rec["params"]
     path = record.write(rec, args.results)
     metrics = rec.get("metrics") or {}
     summary = {k: metrics.get(k) for k in ("metric", "value", "baseline", "score", "solved", "steps_to_solve")}
@@ -156,8 +183,11 @@ def _ints(text: str, flag: str) -> list[int]:
 
 def cmd_speed(args) -> int:
     import models
+    from bench import plugins
     from bench.speed import timing as speed
     from bench.runner.measure import gpu_present
+
+    refs = plugins.load(args.plugin)
 
     if args.overhead:
         from bench.speed import overhead
@@ -177,7 +207,7 @@ def cmd_speed(args) -> int:
     if args.generic or gpu_present():
         configs = speed.with_generic(configs)
     records = []
-    for rec in speed.run_configs(configs, args.results, timeout=args.timeout):
+    for rec in speed.run_configs(configs, args.results, timeout=args.timeout, plugins=refs):
         records.append(rec)
         print(speed.table([rec]).splitlines()[-1], flush=True)
     print(speed.table(records))
@@ -192,7 +222,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark LSTM against its alternatives.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("list", help="list tasks, models and sweep presets with their parameters").set_defaults(fn=cmd_list)
+    ls = sub.add_parser("list", help="list tasks, models and sweep presets with their parameters")
+    ls.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
+                    help="import a Python file or module first; its models are listed beside the built-in ones")
+    ls.set_defaults(fn=cmd_list)
 
     r = sub.add_parser("run", help="train and score one (task, length, model, seed); write its record")
     r.add_argument("--task", required=True)
@@ -207,6 +240,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--param", action="append", metavar="KEY=VALUE", help="task parameter, e.g. pairs=8")
     r.add_argument("--hp", action="append", metavar="KEY=VALUE", help="model hyperparameter, e.g. units=128")
     r.add_argument("--train", action="append", metavar="KEY=VALUE", help="training option, e.g. clipnorm=null")
+    r.add_argument("--param-budget", type=int, metavar="N",
+                   help="set the model's width so its trainable parameters are within 5 %% of N for this task")
     r.add_argument("--results", default="results")
     r.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="import a Python file or module first, so the models and tasks it registers exist")
@@ -254,6 +289,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--sweep", default="speed", help="records go to RESULTS/SWEEP/")
     sp.add_argument("--results", default="results")
     sp.add_argument("--timeout", type=float, default=600, help="seconds per configuration")
+    sp.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
+                    help="import a Python file or module (here and in every worker) so its models register")
     sp.set_defaults(fn=cmd_speed)
 
     rep = sub.add_parser("report", help="figures and tables of a sweep's records")

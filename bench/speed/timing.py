@@ -150,20 +150,20 @@ def _gflops(flops, timing) -> float | None:
 # ---------------------------------------------------------------- many configurations, each in a fresh process
 
 
-def run_configs(configs, results: str | Path, timeout: float | None = 600):
-    """Measure each configuration in a fresh worker process; store and yield its record."""
+def run_configs(configs, results: str | Path, timeout: float | None = 600, plugins: list[str] = ()):
+    """Measure each configuration in a fresh worker process (importing ``plugins`` first); store and yield its record."""
     from bench.runner import record
 
     for config in configs:
-        rec = _in_subprocess(config, timeout)
+        rec = _in_subprocess(config, timeout, plugins)
         record.write(rec, results)
         yield rec
 
 
-def _in_subprocess(config: SpeedConfig, timeout: float | None) -> dict:
+def _in_subprocess(config: SpeedConfig, timeout: float | None, plugins: list[str] = ()) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         out = Path(tmp) / "record.json"
-        cmd = [sys.executable, "-m", "bench.speed.timing", "worker", json.dumps(asdict(config)), str(out)]
+        cmd = [sys.executable, "-m", "bench.speed.timing", "worker", json.dumps(asdict(config)), str(out), *plugins]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
         except subprocess.TimeoutExpired:
@@ -226,13 +226,15 @@ def main(argv=None) -> int:
     args = argv or sys.argv[1:]
     if args[:1] == ["worker"]:
         config = json.loads(args[1])
+        from bench import plugins
         from bench.runner import record
+        plugins.load(args[3:])
         Path(args[2]).write_text(record.hand_off(measure_one(SpeedConfig(**config))))
         return 0
     if args[:1] == ["overhead"]:
         from bench.speed.overhead import main as overhead
         return overhead(args[1:])
-    print("usage: python -m bench.speed.timing worker CONFIG_JSON OUT | overhead [...]", file=sys.stderr)
+    print("usage: python -m bench.speed.timing worker CONFIG_JSON OUT [PLUGIN...] | overhead [...]", file=sys.stderr)
     return 2
 
 
