@@ -134,3 +134,47 @@ def test_tcn_receptive_field_covers_the_input():
     for length in (5, 60, 1000):
         levels = levels_for(length, 3)
         assert receptive_field(3, levels) >= length > receptive_field(3, levels - 1) or levels == 1
+
+
+def test_width_for_a_parameter_budget_is_within_5_percent():
+    from models.registry import count_params, width_for_budget
+
+    sig = tasks.create("adding", length=20).signature
+    for name, budget, hp in (("lstm", 5000, {}), ("transformer", 5000, {"heads": 1}), ("tcn", 5000, {})):
+        hp = width_for_budget(name, sig, budget, **hp)
+        assert abs(count_params(name, sig, **hp) - budget) <= 0.05 * budget, (name, hp)
+    with pytest.raises(models.ModelError, match="within 5 %"):
+        width_for_budget("lstm", sig, 3)
+
+
+def test_gate_traces_of_keras_lstm_replay_its_gates():
+    from models.introspect import gate_traces
+
+    task = tasks.create("copy", length=5)
+    model = models.create("lstm", task.signature, units=6)
+    x, _ = task.generate("val", 3, seed=0)
+    traces = gate_traces(model, x, samples=2)
+    assert traces["units"] == 6 and len(traces["samples"]) == 2
+    sample = traces["samples"][0]
+    assert len(sample["forget_mean"]) == task.signature.length and len(sample["forget"]) == 6
+    # the replayed hidden state (through LSTMCell with Keras' weights) equals the layer's own output
+    layer = next(layer for layer in model.layers if isinstance(layer, keras.layers.LSTM))
+    sequence = keras.Model(model.input, layer.input)(x)
+    cell = keras.layers.RNN(LSTMCell(6, unit_forget_bias=False), return_sequences=True)
+    cell(sequence)
+    cell.set_weights(layer.get_weights())
+    np.testing.assert_allclose(np.asarray(cell(sequence)), np.asarray(layer(sequence)), atol=1e-5)
+    assert 0 < min(min(u) for u in sample["input"]) and max(max(u) for u in sample["forget"]) < 1
+
+
+def test_gate_traces_of_custom_cells_and_none_without_one():
+    from models.introspect import gate_traces
+
+    task = tasks.create("adding", length=5)
+    x, _ = task.generate("val", 2, seed=0)
+    for name in ("cifg", "slstm"):
+        sample = gate_traces(models.create(name, task.signature, units=8), x)["samples"][0]
+        assert len(sample["input_mean"]) == 5
+    cifg = gate_traces(models.create("cifg", task.signature, units=8), x)["samples"][0]
+    np.testing.assert_allclose(np.add(cifg["input_mean"], cifg["forget_mean"]), 1.0, atol=1e-3)  # i = 1 - f
+    assert gate_traces(models.create("gru", task.signature, units=8), x) is None

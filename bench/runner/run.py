@@ -68,6 +68,9 @@ def _train_and_score(spec: RunSpec) -> dict:
     if flow is not None and result.stop != "diverged":
         flow["final"] = _flow(model, signature, flow_batch)
     out["gradient_flow"] = flow
+    if models.entry(spec.model).family == "recurrent" and result.stop != "diverged":
+        from models.introspect import gate_traces
+        out["gate_traces"] = gate_traces(model, task.generate("test", 2, seed=spec.seed)[0])  # None: no LSTM cell
     out["memory"] = memory.result()
     if result.stop == "diverged":
         out["status"] = "diverged"
