@@ -12,7 +12,7 @@ for task_lengths in "adding 10 25" "copy 5 10"; do
     for model in lstm peephole cifg ln_lstm slstm mlstm minlstm mingru tcn transformer; do
       case $model in slstm|mlstm|transformer) hp="--hp heads=2";; *) hp="";; esac  # 4 heads: widths too coarse for 5 %
       echo -n "$task $length $model: "
-      bench run --task "$task" --model "$model" --length "$length" --param-budget "$BUDGET" --steps "$STEPS" $hp \
+      python -m bench.cli run --task "$task" --model "$model" --length "$length" --param-budget "$BUDGET" --steps "$STEPS" $hp \
         --eval-every 100 --train gradient_flow=false --results "$OUT" 2>&1 | tail -1
     done
   done
