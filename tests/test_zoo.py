@@ -178,3 +178,36 @@ def test_gate_traces_of_custom_cells_and_none_without_one():
     cifg = gate_traces(models.create("cifg", task.signature, units=8), x)["samples"][0]
     np.testing.assert_allclose(np.add(cifg["input_mean"], cifg["forget_mean"]), 1.0, atol=1e-3)  # i = 1 - f
     assert gate_traces(models.create("gru", task.signature, units=8), x) is None
+
+
+def test_bench_list_shows_plugin_models_beside_builtins(capsys):
+    from bench import cli
+
+    assert cli.main(["list", "--plugin", str(PLUGIN)]) == 0
+    out = capsys.readouterr().out
+    assert "lstm_no_forget_bias" in out and "plugin: " in out and "  mlstm " in out
+
+
+def test_bench_run_with_a_parameter_budget_records_budget_and_count(tmp_path, capsys):
+    from bench import cli
+
+    argv = ["run", "--task", "adding", "--model", "cifg", "--length", "6", "--steps", "10", "--eval-every", "10",
+            "--param-budget", "3000", "--train", "tbptt=3", "--train", "clipvalue=0.5", "--results", str(tmp_path)]
+    assert cli.main(argv) == 0
+    record = json.loads(open(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["record"]).read())
+    assert record["status"] == "ok" and record["param_budget"] == 3000
+    assert abs(record["params"] - 3000) <= 150 and record["train"]["tbptt"] == 3
+    assert record["gate_traces"]["units"] == record["model_params"]["units"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--model", "lstm", "--train", "tbptt=5"], "cannot truncate backpropagation"),
+    (["--model", "lstm", "--param-budget", "3000", "--hp", "units=8"], "do not give --hp units"),
+    (["--model", "lstm", "--param-budget", "2"], "within 5 %"),
+])
+def test_zoo_options_reject_bad_input_in_one_line(argv, words, capsys):
+    from bench import cli
+
+    assert cli.main(["run", "--task", "adding", "--length", "6", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1
