@@ -50,7 +50,11 @@ def _pairs(items: list[str], flag: str) -> dict:
 def cmd_list(args) -> int:
     import models
     import tasks
+    from bench import plugins
     from bench.sweep.grid import presets
+
+    plugins.load(args.plugin)
+    builtin = os.path.dirname(os.path.abspath(models.__file__))
 
     print("tasks:")
     for name in tasks.list_tasks():
@@ -62,12 +66,29 @@ def cmd_list(args) -> int:
         entry = models.entry(name)
         params = ", ".join(f"{k}={v!r}" for k, v in entry.defaults.items())
         tags = [entry.family] + (["cuDNN"] if entry.cudnn is True else ["cuDNN if " + (entry.cudnn.__doc__ or "eligible").strip().rstrip(".")] if callable(entry.cudnn) else [])
+        if entry.source and os.path.dirname(os.path.abspath(entry.source)) != builtin:
+            tags.append(f"plugin: {os.path.relpath(entry.source)}")
         print(f"  {name:14s} {params}  [{', '.join(tags)}]\n  {'':14s} {entry.doc}")
     print("sweep presets:", ", ".join(presets()))
     return 0
 
 
+def _budget_width(task: str, task_params: dict, model: str, model_params: dict, budget: int) -> dict:
+    """``model_params`` with the model's width set so that its trainable parameters come within 5 % of ``budget``."""
+    import models
+    import tasks
+
+    if budget < 1:
+        raise UsageError(f"--param-budget must be a positive integer, got {budget}")
+    entry = models.entry(model)
+    if entry.width in model_params:
+        raise UsageError(f"--param-budget sets {entry.width}; do not give --hp {entry.width}=... as well")
+    return models.registry.width_for_budget(model, tasks.create(task, **task_params).signature, budget,
+                                            **model_params)
+
+
 def cmd_run(args) -> int:
+    import models
     from bench import plugins
     from bench.runner import record
     from bench.runner import validate
@@ -85,13 +106,18 @@ def cmd_run(args) -> int:
         raise UsageError(f"unknown training option {validate.quote(unknown[0])}; valid: {', '.join(TrainConfig.keys())}")
     config = TrainConfig(**train)
     task_params, hp = {"length": args.length, **_pairs(args.param, "--param")}, _pairs(args.hp, "--hp")
+    if args.param_budget is not None:
+        hp = _budget_width(args.task, task_params, args.model, hp, args.param_budget)
     task = validate.task_point(args.task, task_params, "--param")
     validate.fits(task.signature, config, "--train")
     validate.model_point(args.model, hp, "--hp", task.signature)  # the same checks as a sweep's
+    models.registry.check_tbptt(args.model, config.tbptt)
     spec = RunSpec(args.task, args.model, task_params, hp, train, args.seed, "adhoc")
     spec.resolved()  # an impossible value is an error before anything trains
     folder = writable_folder(Path(args.results) / spec.sweep, "--results")
     rec = run(spec, save_model=folder / f"{spec.run_id}.keras" if args.save_model else None)
+    if args.param_budget is not None:
+        rec["param_budget"] = args.param_budget  # beside the actual count, rec["params"]
     path = record.write(rec, args.results)
     metrics = rec.get("metrics") or {}
     summary = {k: metrics.get(k) for k in ("metric", "value", "baseline", "score", "solved", "steps_to_solve")}
@@ -291,12 +317,14 @@ def _ints(text: str, flag: str) -> list[int]:
 
 def cmd_speed(args) -> int:
     import models
+    from bench import plugins
     from bench.runner import record
     from bench.speed import timing as speed
     from bench.sweep import executors
     from bench.sweep import grid as sweeps
 
     _timeout(args.timeout)
+    refs = plugins.load(args.plugin)
     if args.overhead:
         from bench.speed import overhead
         return overhead.main([])
@@ -322,7 +350,7 @@ def cmd_speed(args) -> int:
         specs = speed.with_generic(specs)
     plan = sweeps.Sweep(args.sweep, "bench speed", specs)
     counts = sweeps.run_sweep(plan, args.results, workers=1, timeout=args.timeout, rerun_stale=args.rerun,
-                              retry_failed=args.rerun, show=lambda r: speed.table([r]).splitlines()[-1].strip())
+                              retry_failed=args.rerun, plugins=refs, show=lambda r: speed.table([r]).splitlines()[-1].strip())
     stored = {r["run_id"]: r for r in record.load(args.results, args.sweep)[0]}
     records = [stored[s.run_id] for s in specs if s.run_id in stored]
     print(speed.table(records))
@@ -371,7 +399,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark LSTM against its alternatives.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("list", help="list tasks, models and sweep presets with their parameters").set_defaults(fn=cmd_list)
+    ls = sub.add_parser("list", help="list tasks, models and sweep presets with their parameters")
+    ls.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
+                    help="import a Python file or module first; its models are listed beside the built-in ones")
+    ls.set_defaults(fn=cmd_list)
 
     r = sub.add_parser("run", help="train and score one (task, length, model, seed); write its record")
     r.add_argument("--task", required=True)
@@ -387,6 +418,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--hp", action="append", metavar="KEY=VALUE", help="model hyperparameter, e.g. units=128")
     r.add_argument("--train", action="append", metavar="KEY=VALUE", help="training option, e.g. clipnorm=null")
     r.add_argument("--precision", choices=PRECISIONS, help="float32 (default), tf32 or mixed_bfloat16")
+    r.add_argument("--param-budget", type=int, metavar="N",
+                   help="set the model's width so its trainable parameters are within 5 %% of N for this task")
     r.add_argument("--results", default="results")
     _backend_option(r)
     r.add_argument("--save-model", action="store_true",
@@ -449,6 +482,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--timeout", type=float, default=600, help="seconds per configuration")
     sp.add_argument("--rerun", action="store_true",
                     help="measure again configurations whose record is stale or failed (stored ones are kept)")
+    sp.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
+                    help="import a Python file or module (here and in every worker) so its models register")
     sp.set_defaults(fn=cmd_speed)
 
     t = sub.add_parser("tune", help="tune models with keras-tuner: the same trials and steps per trial for each")

@@ -57,3 +57,29 @@ class SinusoidalPosition(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "max_wavelength": self.max_wavelength}
+
+
+def residual_blocks(x, make_block: Callable, units: int, layers: int):
+    """A pre-norm residual stack: project to ``units``, then ``x + block(LN(x))`` per layer, then a final LN.
+
+    The shape of xLSTM's and minGRU/minLSTM's stacks (and of our Transformer): the mixer inside each block changes.
+    """
+    x = keras.layers.Dense(units)(x)
+    for _ in range(layers):
+        x = x + make_block()(keras.layers.LayerNormalization(epsilon=1e-5)(x))
+    return keras.layers.LayerNormalization(epsilon=1e-5)(x)
+
+
+def linear_scan(a, b):
+    """``h_t = a_t ⊙ h_{t-1} + b_t`` from ``h_0 = 0`` over axis 1 of ``(batch, time, width)``, as a parallel scan.
+
+    Pairs compose as ``(a1, b1) then (a2, b2) = (a1·a2, a2·b1 + b2)``: O(log T) depth, no cumulative sum of logs
+    (which overflows float32 near T=130). On TensorFlow the scan loses the static shape; it is restored here.
+    """
+
+    def combine(first, second):
+        (a1, b1), (a2, b2) = first, second
+        return a1 * a2, a2 * b1 + b2
+
+    _, h = ops.associative_scan(combine, (a, b), axis=1)
+    return ops.reshape(h, (-1, *b.shape[1:]))

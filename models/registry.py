@@ -10,6 +10,7 @@ stack may return only its last state (``time`` = 1), since the head reads only t
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -23,6 +24,9 @@ class ModelError(ValueError):
 
 
 FAMILIES = ("recurrent", "attention", "convolution", "scan", "other")
+# keywords the harness passes to a mixer that accepts them; not hyperparameters: ``per_step`` (does the task want an
+# output at every step) and ``tbptt`` (truncated backpropagation through time, from ``train.tbptt``)
+HARNESS_KEYWORDS = ("per_step", "tbptt")
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,11 @@ class ModelEntry:
     @property
     def defaults(self) -> dict:
         params = inspect.signature(self.mixer).parameters
-        return {k: p.default for k, p in params.items() if p.kind is p.KEYWORD_ONLY and k != "per_step"}
+        return {k: p.default for k, p in params.items() if p.kind is p.KEYWORD_ONLY and k not in HARNESS_KEYWORDS}
+
+    def accepts(self, keyword: str) -> bool:
+        """Whether the mixer takes ``keyword`` (one of ``HARNESS_KEYWORDS``)."""
+        return keyword in inspect.signature(self.mixer).parameters
 
     def cudnn_blocker(self, hp: dict) -> str | None:
         """None if these hyperparameters can take the fused cuDNN kernel, else why not."""
@@ -113,17 +121,32 @@ def entry(name: str) -> ModelEntry:
     return _MODELS[name]
 
 
-def create(name: str, signature, **hp) -> keras.Model:
-    """An uncompiled ``keras.Model`` of mixer ``name`` with heads for the task ``signature``."""
+def create(name: str, signature, *, tbptt: int | None = None, **hp) -> keras.Model:
+    """An uncompiled ``keras.Model`` of mixer ``name`` with heads for the task ``signature``; ``tbptt=K`` truncates
+    backpropagation through time to K steps (only for models whose mixer takes ``tbptt``)."""
     model = entry(name)
     unknown = sorted(set(hp) - set(model.defaults))
     if unknown:
         raise ModelError(f"model {name!r} has no hyperparameter {unknown[0]!r}; valid: {', '.join(model.defaults)}")
-    if "per_step" in inspect.signature(model.mixer).parameters:
+    check_tbptt(name, tbptt)
+    if model.accepts("per_step"):
         hp = {**hp, "per_step": heads.is_per_step(signature)}
+    if tbptt is not None:
+        hp = {**hp, "tbptt": tbptt}
     inputs = heads.model_input(signature)
     x = model.mixer(heads.embed(inputs, signature), **hp)
     return keras.Model(inputs, heads.readout(x, signature), name=name)
+
+
+def check_tbptt(name: str, tbptt: int | None) -> None:
+    """Raise a ModelError unless model ``name`` can train with truncated backpropagation of ``tbptt`` steps."""
+    if tbptt is None:
+        return
+    if not entry(name).accepts("tbptt"):
+        able = [n for n in list_models() if _MODELS[n].accepts("tbptt")]
+        raise ModelError(f"model {name!r} cannot truncate backpropagation (train.tbptt); models that can: "
+                         f"{', '.join(able)}")
+    positive(tbptt=tbptt)
 
 
 def forward_flops(name: str, signature, batch: int, **hp) -> float | None:
@@ -162,3 +185,62 @@ def fraction(**values) -> None:
     for key, value in values.items():
         if not isinstance(value, (int, float)) or not 0 <= value < 1:
             raise ModelError(f"{key} must be in [0, 1), got {value!r}")
+
+
+BUDGET_TOLERANCE = 0.05  # a width is accepted when its parameter count is within 5 % of the budget
+
+
+def count_params(name: str, signature, **hp) -> int:
+    """Trainable parameters of model ``name`` for ``signature`` (built symbolically; nothing runs)."""
+    model = create(name, signature, **hp)
+    return int(sum(int(math.prod(w.shape)) for w in model.trainable_weights))
+
+
+def width_for_budget(name: str, signature, budget: int, **hp) -> dict:
+    """The hyperparameters ``hp`` plus the width (the entry's ``width``) whose trainable parameter count is closest
+    to ``budget`` for this task; raises ModelError if none comes within 5 %.
+
+    Parameters grow with the width, so a bisection finds the first width at or above the budget; widths the model
+    rejects (a ``d_model`` not divisible by ``heads``) are skipped over to the next valid one.
+    """
+    model = entry(name)
+    if model.width is None:
+        raise ModelError(f"model {name!r} declares no width hyperparameter, so a parameter budget cannot size it")
+    positive(param_budget=budget)
+
+    def valid_at_or_above(width: int) -> tuple[int, int] | None:
+        for w in range(width, width + 64):
+            try:
+                return w, count_params(name, signature, **{**hp, model.width: w})
+            except ModelError:
+                continue
+        return None
+
+    low, high = 1, 1
+    while (found := valid_at_or_above(high)) is not None and found[1] < budget and high < 2**16:
+        low, high = high, high * 2
+    while low < high:  # the smallest width whose next valid width reaches the budget
+        mid = (low + high) // 2
+        found = valid_at_or_above(mid)
+        if found is not None and found[1] >= budget:
+            high = mid
+        else:
+            low = mid + 1
+    candidates = [c for c in (valid_at_or_above(high), _valid_below(name, signature, hp, model.width, high))
+                  if c is not None]
+    width, params = min(candidates, key=lambda c: abs(c[1] - budget))
+    if abs(params - budget) > BUDGET_TOLERANCE * budget:
+        raise ModelError(f"model {name!r}: no {model.width} gives {budget} parameters within 5 % "
+                         f"(closest: {model.width}={width}, {params} parameters); try another budget"
+                         + (" or fewer heads" if "heads" in model.defaults else ""))
+    return {**hp, model.width: width}
+
+
+def _valid_below(name, signature, hp, width_key, width) -> tuple[int, int] | None:
+    """The largest valid width below ``width``, with its parameter count."""
+    for w in range(width - 1, max(0, width - 64), -1):
+        try:
+            return w, count_params(name, signature, **{**hp, width_key: w})
+        except ModelError:
+            continue
+    return None

@@ -11,8 +11,17 @@ class NormAdam(keras.optimizers.Adam):
     Variables ``grad_norm`` (last step), ``grad_norm_max`` (largest since the last ``read_norms``)
     and ``clipped`` (steps at which clipping changed the gradient). Keras' ``clipnorm`` clips each
     tensor by its own norm, so a step counts as clipped when any tensor's norm exceeds it;
-    ``global_clipnorm`` when the global norm does.
+    ``global_clipnorm`` when the global norm does. ``value_clip`` clips every gradient element to
+    ``[-value_clip, value_clip]`` first (Keras' own ``clipvalue`` cannot be combined with ``clipnorm``); a step
+    then also counts as clipped when any element exceeds it.
     """
+
+    def __init__(self, *args, value_clip: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.value_clip = value_clip
+
+    def get_config(self):
+        return {**super().get_config(), "value_clip": self.value_clip}
 
     def build(self, variables):
         super().build(variables)
@@ -29,6 +38,10 @@ class NormAdam(keras.optimizers.Adam):
             fired = norm > self.global_clipnorm
         else:
             fired = ops.convert_to_tensor(False)
+        if self.value_clip:
+            largest = ops.max(ops.stack([ops.max(ops.abs(g)) for g in grads if g is not None]))
+            fired = ops.logical_or(fired, largest > self.value_clip)
+            grads = [None if g is None else ops.clip(g, -self.value_clip, self.value_clip) for g in grads]
         self.grad_norm.assign(norm)
         self.grad_norm_max.assign(ops.maximum(self.grad_norm_max, norm))
         self.clipped.assign_add(ops.cast(fired, "float32"))

@@ -44,7 +44,7 @@ def _train_and_score(spec: Resolved, save_model=None) -> dict:
     signature, train = task.signature, spec.train
     precision.apply(train.precision)
     memory = measure.MemoryProbe().start()
-    model = models.create(spec.model, signature, **spec.model_params)
+    model = models.create(spec.model, signature, tbptt=train.tbptt, **spec.model_params)
     compile_model(model, signature, train, resolve_jit(train.jit_compile, spec.model, spec.model_params, signature))
     flow_batch = task.generate("val", measure.FLOW_BATCH, seed=spec.seed) if train.gradient_flow else None
     flow = {"init": _flow(model, signature, flow_batch)} if flow_batch else None
@@ -73,6 +73,9 @@ def _train_and_score(spec: Resolved, save_model=None) -> dict:
     if flow is not None and result.stop != "diverged":
         flow["final"] = _flow(model, signature, flow_batch)
     out["gradient_flow"] = flow
+    if models.entry(spec.model).family == "recurrent" and result.stop != "diverged":
+        from models.introspect import gate_traces
+        out["gate_traces"] = gate_traces(model, task.generate("test", 2, seed=spec.seed)[0])  # None: no LSTM cell
     out["memory"] = memory.result()
     if result.stop == "diverged":
         out["status"] = "diverged"

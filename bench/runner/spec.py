@@ -48,6 +48,8 @@ class TrainConfig:
     jit_compile: bool | str = "auto"  # "auto": the harness picks per backend and device
     gradient_flow: bool = True  # measure ‖∂L/∂x_t‖ over t at initialisation and after training
     precision: str = "float32"  # float32 (strict IEEE fp32), tf32 (TF32 matmuls on GPUs) or mixed_bfloat16
+    tbptt: int | None = None  # truncated BPTT: gradients reach back at most this many steps (models that take it)
+    clipvalue: float | None = None  # clip each gradient element to [-clipvalue, clipvalue] (before clipnorm)
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "val_size", "test_size"):
@@ -56,7 +58,7 @@ class TrainConfig:
                 raise SpecError(f"train.{name} must be an integer >= 1, got {_quote(value)}")
         if not _finite_positive(self.lr):
             raise SpecError(f"train.lr must be a number > 0, got {_quote(self.lr)}")
-        for name in ("clipnorm", "max_seconds"):
+        for name in ("clipnorm", "max_seconds", "clipvalue"):
             value = getattr(self, name)
             if value is not None and not _finite_positive(value):
                 raise SpecError(f"train.{name} must be a number > 0 or null, got {_quote(value)}")
@@ -64,6 +66,9 @@ class TrainConfig:
             raise SpecError(f"train.gradient_flow must be true or false, got {_quote(self.gradient_flow)}")
         if self.precision not in PRECISIONS:
             raise SpecError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {_quote(self.precision)}")
+        if self.tbptt is not None and (not isinstance(self.tbptt, int) or isinstance(self.tbptt, bool)
+                                       or self.tbptt < 1):
+            raise SpecError(f"train.tbptt must be an integer >= 1 or null, got {_quote(self.tbptt)}")
         if self.jit_compile not in (True, False, "auto"):
             raise SpecError(f"train.jit_compile must be true, false or auto, got {_quote(self.jit_compile)}")
 

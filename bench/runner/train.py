@@ -65,7 +65,7 @@ def resolve_jit(jit_compile: bool | str, model: str | None = None, hp: dict | No
 
 def compile_model(model: keras.Model, signature, config: TrainConfig, jit_compile: bool | str) -> None:
     """Compile with the run's optimizer and loss; ``jit_compile`` as ``resolve_jit`` decided it."""
-    optimizer = NormAdam(config.lr, clipnorm=config.clipnorm)
+    optimizer = NormAdam(config.lr, clipnorm=config.clipnorm, value_clip=config.clipvalue)
     model.compile(optimizer=optimizer, loss=heads.loss(signature), jit_compile=jit_compile)
 
 
