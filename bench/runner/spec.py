@@ -29,6 +29,7 @@ class TrainConfig:
     early_stop: bool = True  # stop once the validation metric reaches the task's solved threshold
     jit_compile: bool | str = "auto"  # "auto": the harness picks per backend and device
     gradient_flow: bool = True  # measure ‖∂L/∂x_t‖ over t at initialisation and after training
+    test_lengths: tuple[int, ...] = ()  # also score the trained model at these task lengths (extrapolation)
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "val_size", "test_size"):
@@ -43,6 +44,9 @@ class TrainConfig:
                 raise SpecError(f"train.{name} must be a number > 0 or null, got {value!r}")
         if not isinstance(self.gradient_flow, bool):
             raise SpecError(f"train.gradient_flow must be true or false, got {self.gradient_flow!r}")
+        object.__setattr__(self, "test_lengths", tuple(self.test_lengths))  # a YAML/JSON list becomes a tuple
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in self.test_lengths):
+            raise SpecError(f"train.test_lengths must be integers >= 1, got {list(self.test_lengths)!r}")
         if self.jit_compile not in (True, False, "auto"):
             raise SpecError(f"train.jit_compile must be true, false or auto, got {self.jit_compile!r}")
 
@@ -79,8 +83,9 @@ class RunSpec:
     def canonical(self) -> dict:
         """What identifies the run (the sweep's name does not: the same run is the same run)."""
         spec = self.resolved()
+        train = {k: v for k, v in asdict(spec.train).items() if k != "test_lengths" or v}  # new option: old ids hold
         return {"task": spec.task, "task_params": spec.task_params, "model": spec.model,
-                "model_params": spec.model_params, "train": asdict(spec.train), "seed": spec.seed}
+                "model_params": spec.model_params, "train": train, "seed": spec.seed}
 
     @property
     def run_id(self) -> str:
