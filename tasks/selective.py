@@ -75,7 +75,7 @@ class TemporalOrder(Task):
     B, E, X, Y, DISTRACTORS = 0, 1, 2, 3, (4, 5, 6, 7)
 
     def __init__(self, length: int = 100):
-        require(isinstance(length, int) and length >= 20, f"temporal_order: length must be an integer >= 20, got {length!r}")
+        require(isinstance(length, int) and length >= 10, f"temporal_order: length must be an integer >= 10, got {length!r}")
         self.length = length
 
     @property
