@@ -166,3 +166,22 @@ def test_powerlaw_recall_gaps_favour_short_distances():
     keys = x[:, 0:8:2]
     queried = np.sort(x[:, 8:][asked].reshape(-1, 4), axis=1)
     np.testing.assert_array_equal(queried, np.sort(keys, axis=1))  # each key asked once
+
+
+def test_extrapolation_scores_the_trained_weights_at_longer_lengths():
+    from bench.report.dataframe import extrapolation_frame, frame
+    from bench.runner.run import run
+    from bench.runner.spec import RunSpec, SpecError, TrainConfig
+
+    train = TrainConfig(steps=20, eval_every=10, test_size=128, gradient_flow=False, test_lengths=[40, 80])
+    assert train.test_lengths == (40, 80)
+    record = run(RunSpec("temporal_order", "gru", {"length": 20}, {"units": 16}, train))
+    assert record["status"] == "ok", record["error"]
+    rows = record["metrics"]["extrapolation"]
+    assert [r["length"] for r in rows] == [40, 80] and [r["dependency"] for r in rows] == [36, 72]
+    assert all(0 <= r["value"] <= 1 and r["score"] == pytest.approx((r["value"] - 0.25) / 0.75) for r in rows)
+    ext = extrapolation_frame(frame([record]))
+    assert list(ext.test_length) == [20, 40, 80] and (ext.trained == 20).all()
+    assert RunSpec("adding", "lstm").run_id == RunSpec("adding", "lstm", train=TrainConfig(test_lengths=())).run_id
+    with pytest.raises(SpecError, match="test_lengths"):
+        TrainConfig(test_lengths=[0])
