@@ -89,7 +89,7 @@ class PermutedMNIST(SequentialMNIST):
 
 @register("sdigits")
 class SequentialDigits(PixelSequence):
-    """scikit-learn's 8×8 digits (1,797 images, 10 classes) as 64-pixel sequences: 1,437 train, 360 test."""
+    """scikit-learn's 8×8 digits (1,797 images, 10 classes) as 64-pixel sequences: 1,438 train, 359 test."""
 
     pixels, source = 64, data.DIGITS
 
