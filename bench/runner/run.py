@@ -53,7 +53,7 @@ def _train_and_score(spec: RunSpec) -> dict:
         "params": int(model.count_params()),
         "state_size": models.state_size(spec.model, signature, **spec.model_params),
         "flops_per_step": flops_per_step,
-        "cudnn": measure.cudnn_status(model),
+        "cudnn": _cudnn(model, signature),
         "jit_compile": model.jit_compile,  # the effective value Keras compiled with
         "threads": measure.threads(),
         "history": [vars(e) for e in result.history],
@@ -95,6 +95,14 @@ def _metrics(task, model, spec, result) -> dict:
         "seconds_to_solve": round(first_solved.seconds, 3) if first_solved else None,
         **extra,
     }
+
+
+def _cudnn(model, signature) -> dict:
+    """The cuDNN status, less ``used`` where a mask sends Keras' PyTorch and JAX RNNs to their generic loop."""
+    status = measure.cudnn_status(model)
+    if signature.masked and status["used"] and keras.backend.backend() in ("torch", "jax"):
+        status = {**status, "used": False, "why_not": "masked input: Keras' PyTorch and JAX RNNs skip cuDNN"}
+    return status
 
 
 def _extrapolation(task, model, spec) -> list[dict]:
