@@ -16,11 +16,12 @@ def model_input(signature) -> keras.KerasTensor:
 
 
 def embed(inputs, signature):
-    """Tokens get a learned embedding; real features go to the mixer as they are."""
+    """Tokens get a learned embedding; real features go to the mixer as they are. A masked signature
+    (right-padded variable length) masks token 0 or all-zero feature steps, so recurrent layers skip them."""
     if isinstance(signature.input, Tokens):
-        return keras.layers.Embedding(signature.input.vocab, EMBED_DIM, name="embed")(inputs)
+        return keras.layers.Embedding(signature.input.vocab, EMBED_DIM, mask_zero=signature.masked, name="embed")(inputs)
     assert isinstance(signature.input, Features)
-    return inputs
+    return keras.layers.Masking(0.0, name="mask")(inputs) if signature.masked else inputs
 
 
 def mixer_width(signature) -> int:

@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/python.sh
 PY="$(bench_python)"
-bench_install "$PY" "[dev]"
+bench_install "$PY" "[dev,data]"
 "$PY" -m pytest -q "$@"

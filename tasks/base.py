@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+import functools
+
 import numpy as np
 
 SPLITS = ("train", "val", "test")
@@ -48,6 +50,7 @@ class Signature:
     dependency: int  # distance the answer depends on (the x axis of the reports)
     input: Tokens | Features
     output: PerStep | Final
+    masked: bool = False  # right-padded variable-length inputs; padding (token 0, all-zero features) is masked
 
 
 class TaskError(ValueError):
@@ -132,6 +135,77 @@ def normalised(value: float, baseline: float, higher_is_better: bool) -> float:
     if perfect == baseline:
         return float("nan")
     return float((value - baseline) / (perfect - baseline))
+
+
+class Dataset(Task):
+    """A finite real dataset: the official train/test split, validation carved from train by the seed.
+
+    Subclasses implement ``_load() -> (x_train, y_train, x_test, y_test)`` at the task's ``length`` (its
+    dependency: a real sequence's answer may depend on any step). ``generate(split, n, seed)`` returns the
+    first ``n`` samples of the fixed split (all of it when ``n`` is larger; the test split in one fixed
+    shuffled order, so set ``test_size`` at least its size to score all of it); ``batches`` reshuffles the
+    training part every epoch and yields each sample at most once per epoch; an epoch's last partial batch
+    is dropped, so every batch has one shape (a batch larger than the training part is clamped to it).
+    """
+
+    val_fraction: ClassVar[float] = 0.1
+
+    def _load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    @functools.cached_property
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(x_train, y_train, x_test, y_test)`` of the official split, loaded once per task."""
+        return self._load()
+
+    def split(self, split: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The whole of ``split``: train less the seed's validation part, that part, or the official test."""
+        if split not in SPLITS:
+            raise TaskError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+        x_train, y_train, x_test, y_test = self.arrays
+        if split == "test":  # one fixed order, so a prefix (the harness's test_size) is a random sample
+            order = np.random.default_rng(0x7E57).permutation(len(x_test))
+            return x_test[order], y_test[order]
+        order = np.random.default_rng([seed, 0xDA7A]).permutation(len(x_train))
+        n_val = max(1, round(self.val_fraction * len(x_train)))
+        take = order[:n_val] if split == "val" else np.sort(order[n_val:])
+        return x_train[take], y_train[take]
+
+    def sizes(self, seed: int = 0) -> dict[str, int]:
+        return {s: len(self.split(s, seed)[1]) for s in SPLITS}
+
+    def generate(self, split: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        if n < 1:
+            raise TaskError(f"n must be >= 1, got {n}")
+        x, y = self.split(split, seed)
+        return x[:n], y[:n]
+
+    def batches(self, batch_size: int, seed: int = 0):
+        """Endless epochs over the training part, each a fresh permutation: no sample twice within an epoch."""
+        x, y = self.split("train", seed)
+        batch_size = min(batch_size, len(x))
+        rng = np.random.default_rng([seed, _SPLIT_SEED_OFFSET["train"], 0xBA7C])
+        while True:
+            order = rng.permutation(len(x))
+            for start in range(0, len(x) - batch_size + 1, batch_size):
+                take = order[start : start + batch_size]
+                yield x[take], y[take]
+
+
+class Classification(Dataset):
+    """Whole-sequence classification: accuracy, against always answering the training split's majority class."""
+
+    metric = "accuracy"
+    higher_is_better = True
+    solved_at = 1.0  # real data has no "solved": only a perfect validation score stops training early
+
+    @property
+    def baseline(self) -> float:
+        _, y_train, _, y_test = self.arrays
+        return float(np.mean(y_test == np.bincount(y_train).argmax()))
+
+    def evaluate(self, y, prediction):
+        return float((np.asarray(prediction).argmax(-1) == y).mean())
 
 
 _HASH_WEIGHTS = np.random.default_rng(20161).integers(1, 2**62, size=1 << 16, dtype=np.uint64) | np.uint64(1)

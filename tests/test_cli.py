@@ -7,7 +7,9 @@ from bench import cli
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["run", "--task", "addin", "--model", "lstm"], "unknown task 'addin'; valid: adding, copy, recall"),
+    (["run", "--task", "addin", "--model", "lstm"], "unknown task 'addin'; valid: acsf1, adding, basic_motions"),
+    (["run", "--task", "smnist", "--model", "lstm", "--length", "100"], "smnist: length must divide 784"),
+    (["run", "--task", "copy", "--model", "lstm", "--train", "test_lengths=[0]"], "train.test_lengths must be integers"),
     (["run", "--task", "adding", "--model", "lsm"], "unknown model 'lsm'; valid:"),
     (["run", "--task", "adding", "--model", "lstm", "--length", "0"], "length must be an integer >= 2"),
     (["run", "--task", "copy", "--model", "lstm", "--steps", "0"], "train.steps must be an integer >= 1"),

@@ -14,7 +14,8 @@ import pandas as pd
 from bench.runner import record
 from bench.report import figures, speed, tables, tune
 from bench.report.findings import findings
-from bench.report.dataframe import best_hyperparameters, frame, gradient_frame, history_frame, tuned_keys
+from bench.report.dataframe import (best_hyperparameters, extrapolation_frame, frame, gradient_frame, history_frame,
+                                    tuned_keys)
 
 __all__ = ["build", "frame"]
 
@@ -95,10 +96,12 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
                        ("Validation score against training step, mean over seeds, at the longest dependency "
                         "some model solved.", "Curves end where runs stopped: solved, out of steps or of time."),
                        tables.markdown(tables.learning_table(hist)), note)
-        out += figures.section("9. Length extrapolation", figures.extrapolation(best, colours, folder),
-                       ("Test score against test length for models trained at one length (task parameter "
-                        "`test_length`).", "Empty unless the sweep tests at lengths other than it trains at."),
-                       tables.markdown(tables.extrapolation_table(best), "(no run sets `test_length`)"), note)
+        ext = extrapolation_frame(best)
+        out += figures.section("9. Length extrapolation", figures.extrapolation(ext, colours, folder),
+                       ("Test score against test length for models trained at one length (dotted) and scored, "
+                        "with the same weights, at the longer lengths of `train.test_lengths`.",
+                        "Empty unless the sweep sets `test_lengths`; per task, the shortest trained length."),
+                       tables.markdown(tables.extrapolation_table(ext), "(no run sets `test_lengths`)"), note)
     out += tune.section(records, folder)
     out += ["## 10. Run status", "", "Runs per status and model, every run of the sweep (failures stay "
             "visible).", "", tables.markdown(tables.status_table(df)), ""]

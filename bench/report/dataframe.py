@@ -104,6 +104,13 @@ def test_length(r: dict) -> float:
     return math.nan
 
 
+def extrapolation(r: dict) -> list[tuple[float, float]]:
+    """(test length, test score) pairs of ``metrics.extrapolation`` (the trained model scored at longer lengths)."""
+    points = _get(r, "metrics", "extrapolation")
+    pairs = [(_number(p.get("length")), _number(p.get("score"))) for p in points or [] if isinstance(p, dict)]
+    return sorted((x, y) for x, y in pairs if not (math.isnan(x) or math.isnan(y)))
+
+
 def curve(value) -> list[tuple[float, float]]:
     """A curve as sorted (x, y) pairs, from the shapes a record may hold:
     ``{"distance": [...], "norm": [...]}``, ``{"1": 0.3, ...}``, ``[[x, y], ...]`` or ``[y0, y1, ...]``."""
@@ -189,13 +196,15 @@ def row(r: dict) -> dict:
 def frame(records: list[dict]) -> pd.DataFrame:
     """One row per run, sorted by task, dependency, model variant, seed and run id."""
     if not records:
-        return pd.DataFrame(columns=[*row({}), "variant", "history", "gradient_flow", "model_params"])
+        return pd.DataFrame(columns=[*row({}), "variant", "history", "gradient_flow", "model_params",
+                                     "extrapolation"])
     varying = _varying_model_params(records)
     rows = []
     for r in records:
         params = r.get("model_params") if isinstance(r.get("model_params"), dict) else {}
         rows.append({**row(r), "variant": _variant(str(r.get("model")), params, varying.get(r.get("model"), [])),
-                     "model_params": params, "history": history(r), "gradient_flow": gradient_flow(r)})
+                     "model_params": params, "history": history(r), "gradient_flow": gradient_flow(r),
+                     "extrapolation": extrapolation(r)})
     df = pd.DataFrame(rows)
     df["solved"] = df["solved"].astype(bool)
     return df.sort_values(KEYS, ignore_index=True, na_position="last")
@@ -254,3 +263,26 @@ def gradient_frame(df: pd.DataFrame) -> pd.DataFrame:
              "distance": x, "norm": y}
             for r in df.itertuples() for phase, points in sorted(r.gradient_flow.items()) for x, y in points]
     return pd.DataFrame(rows, columns=["task", "dependency", "variant", "seed", "phase", "distance", "norm"])
+
+
+def extrapolation_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Long frame of length extrapolation: task, trained (length), variant, seed, test_length, score.
+
+    A run with ``metrics.extrapolation`` gives its trained length (its own test score) and each longer one;
+    a run whose task sets ``test_length`` gives that point. Per task only the shortest trained length that
+    was extrapolated from is kept, so each panel shows one training length.
+    """
+    columns = ["task", "trained", "variant", "seed", "test_length", "score"]
+    rows = []
+    for r in df[df.status == "ok"].itertuples():
+        points = list(getattr(r, "extrapolation", None) or [])
+        if points:
+            points = [(r.length, r.score), *points]
+        elif not math.isnan(r.test_length):
+            points = [(r.test_length, r.score)]
+        rows += [dict(zip(columns, (r.task, r.length, r.variant, r.seed, x, y))) for x, y in points]
+    out = pd.DataFrame(rows, columns=columns)
+    if out.empty:
+        return out
+    shortest = out.groupby("task").trained.transform("min")
+    return out[out.trained == shortest].reset_index(drop=True)

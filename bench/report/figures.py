@@ -6,6 +6,8 @@ and no timestamps or software versions in the files.
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import matplotlib
@@ -308,17 +310,21 @@ def learning_curves(hist, tasks, colours, folder) -> list[str]:
     return save(fig, folder, "learning_curves")
 
 
-def extrapolation(df, colours, folder) -> list[str]:
-    tasks = _tasks(df)
+def extrapolation(ext, colours, folder) -> list[str]:
+    """Test score against test length (``dataframe.extrapolation_frame``); dotted: the trained length."""
+    tasks = _tasks(ext)
     fig, axes = grid([0], tasks)
-    data = df[(df.status == "ok") & df.test_length.notna()]
     for ax, task in zip(axes[0], tasks):
-        ax.set_title(task)
-        if _lines(ax, data[data.task == task], "test_length", "score", colours):
-            log_axes(ax, ticks=_ticks(data[data.task == task], "test_length"))
-            ax.set_xlabel("test length (trained at the run's length)")
+        data = ext[ext.task == task]
+        trained = data.trained.min() if len(data) else math.nan
+        ax.set_title(task if math.isnan(trained) else f"{task}, trained at length {int(trained)}")
+        if _lines(ax, data, "test_length", "score", colours):
+            ax.axhline(0.0, color="0.3", linestyle="--", linewidth=1)
+            ax.axvline(trained, color="0.6", linestyle=":", linewidth=1)
+            log_axes(ax, ticks=_ticks(data, "test_length"))
+            ax.set_xlabel("test length")
             ax.set_ylabel("test score")
-    _legend(fig, axes, colours, data.variant)
+    _legend(fig, axes, colours, ext.variant)
     return save(fig, folder, "extrapolation")
 
 

@@ -191,11 +191,11 @@ def learning_table(hist: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def extrapolation_table(df: pd.DataFrame) -> pd.DataFrame:
-    have = df[(df.status == "ok") & df.test_length.notna()]
-    if have.empty:
+def extrapolation_table(ext: pd.DataFrame) -> pd.DataFrame:
+    """Mean test score ± 95 % interval per (task, test length) and model, from ``extrapolation_frame``."""
+    if ext.empty:
         return pd.DataFrame()
-    have = have.assign(test_length=have.test_length.map(_int))
+    have = ext.assign(test_length=ext.test_length.map(_int))
     return _sorted_dep(_pivot(have, ["task", "test_length"], lambda g: _mean_ci_text(g.score)))
 
 

@@ -54,6 +54,7 @@ def _train_and_score(spec: Resolved, save_model=None) -> dict:
     out = {
         "dependency": signature.dependency,
         "length": signature.length,
+        "masked": signature.masked,  # right-padded inputs with a mask (Keras' PyTorch and JAX then skip cuDNN)
         "params": int(model.count_params()),
         "state_size": models.state_size(spec.model, signature, **spec.model_params),
         "flops_per_step": flops_per_step,
@@ -67,7 +68,7 @@ def _train_and_score(spec: Resolved, save_model=None) -> dict:
     }
     out["speed"]["roofline_gflops"] = round(measure.roofline_gflops(), 1)
     x, _ = task.generate("test", train.batch_size, seed=spec.seed)
-    out["cudnn"] = measure.cudnn_status(spec.model, spec.model_params, model, x[:8])
+    out["cudnn"] = _masked(measure.cudnn_status(spec.model, spec.model_params, model, x[:8]), signature)
     if result.stop != "diverged":
         out["speed"].update(measure.inference_latency(model, x))
     if flow is not None and result.stop != "diverged":
@@ -87,6 +88,8 @@ def _train_and_score(spec: Resolved, save_model=None) -> dict:
         out["status"], out["error"] = "timeout", f"max_seconds {train.max_seconds:g} s reached at step {result.steps}"
     if save_model:
         out["model_file"] = _save(model, Path(save_model))
+    if train.test_lengths:
+        out["metrics"]["extrapolation"] = _extrapolation(task, model, spec)
     return out
 
 
@@ -109,13 +112,38 @@ def _metrics(task, model, spec, result) -> dict:
     first_solved = next((e for e in result.history if task.solved(e.val)), None)
     extra = task.extra_metrics(y, prediction) if hasattr(task, "extra_metrics") else {}
     return {
-        "metric": task.metric, "value": value, "baseline": task.baseline, "score": task.score(value),
+        "metric": task.metric, "value": value, "test_samples": len(y), "baseline": task.baseline, "score": task.score(value),
         "higher_is_better": task.higher_is_better, "solved_at": task.solved_at, "solved": task.solved(value),
         "val": result.history[-1].val if result.history else None,
         "steps_to_solve": first_solved.step if first_solved else None,
         "seconds_to_solve": round(first_solved.seconds, 3) if first_solved else None,
         **extra,
     }
+
+
+def _masked(status: dict, signature) -> dict:
+    """The cuDNN status, explained where a mask sends Keras' PyTorch and JAX RNNs to their generic loop."""
+    if signature.masked and status.get("eligible") and keras.backend.backend() in ("torch", "jax"):
+        status = {**status, "why_not": "masked input: Keras' PyTorch and JAX RNNs skip cuDNN"}
+    return status
+
+
+def _extrapolation(task, model, spec) -> list[dict]:
+    """Score the trained weights at each of ``train.test_lengths``: the model rebuilt at that length, weights copied."""
+    out = []
+    for length in spec.train.test_lengths:
+        row = {"length": length}
+        try:
+            longer = tasks.create(spec.task, **{**spec.task_params, "length": length})
+            clone = models.create(spec.model, longer.signature, **spec.model_params)
+            clone.set_weights(model.get_weights())
+            x, y = longer.generate("test", spec.train.test_size, seed=spec.seed)
+            value = longer.evaluate(y, predict(clone, x))
+            row.update(dependency=longer.signature.dependency, value=value, score=longer.score(value))
+        except Exception as e:  # a model whose weights depend on the length cannot be moved: say why
+            row["error"] = _last_line(e)
+        out.append(row)
+    return out
 
 
 def _flow(model, signature, batch) -> dict:

@@ -50,6 +50,7 @@ class TrainConfig:
     precision: str = "float32"  # float32 (strict IEEE fp32), tf32 (TF32 matmuls on GPUs) or mixed_bfloat16
     tbptt: int | None = None  # truncated BPTT: gradients reach back at most this many steps (models that take it)
     clipvalue: float | None = None  # clip each gradient element to [-clipvalue, clipvalue] (before clipnorm)
+    test_lengths: tuple[int, ...] = ()  # also score the trained model at these task lengths (extrapolation)
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "val_size", "test_size"):
@@ -69,6 +70,9 @@ class TrainConfig:
         if self.tbptt is not None and (not isinstance(self.tbptt, int) or isinstance(self.tbptt, bool)
                                        or self.tbptt < 1):
             raise SpecError(f"train.tbptt must be an integer >= 1 or null, got {_quote(self.tbptt)}")
+        object.__setattr__(self, "test_lengths", tuple(self.test_lengths))  # a YAML/JSON list becomes a tuple
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in self.test_lengths):
+            raise SpecError(f"train.test_lengths must be integers >= 1, got {_quote(list(self.test_lengths))}")
         if self.jit_compile not in (True, False, "auto"):
             raise SpecError(f"train.jit_compile must be true, false or auto, got {_quote(self.jit_compile)}")
 
