@@ -210,11 +210,12 @@ def _fits(plan) -> None:
 
     seen = set()
     for spec in plan.specs:
-        key = (spec.task, json.dumps(spec.task_params, sort_keys=True), spec.train.batch_size,
-               spec.train.val_size, spec.train.test_size)
+        train = spec.config
+        key = (spec.task, json.dumps(spec.task_params, sort_keys=True), train.batch_size, train.val_size,
+               train.test_size)
         if key not in seen:
             seen.add(key)
-            validate.fits(tasks.create(spec.task, **spec.task_params).signature, spec.train, f"{spec.model}.train")
+            validate.fits(tasks.create(spec.task, **spec.task_params).signature, train, f"{spec.model}.train")
 
 
 _locks: list = []  # open lock files: held until the process ends (a killed driver releases them too)

@@ -21,9 +21,10 @@ from bench.runner.run import run
 from bench.runner.spec import RunSpec, TrainConfig
 
 train = TrainConfig(steps=2, eval_every=2, batch_size=4, val_size=8, test_size=8)
+TASK_TYPES = ("copy", "adding", "recall")  # tokens in, a class per step · features in, one value · queries
 for model in models.list_models():
     width = models.entry(model).width
-    for task in tasks.list_tasks():
+    for task in TASK_TYPES:
         r = run(RunSpec(task, model, {"length": 3}, {width: 8}, train))
         print(json.dumps({k: r.get(k) for k in ("model", "task", "status", "error", "env", "cudnn", "gradient_flow")}))
 print(json.dumps({"tensorflow_loaded": "tensorflow" in sys.modules}))
@@ -40,11 +41,11 @@ def in_backend(backend, *argv, timeout=600):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_model_trains_on_every_task_type(backend):
     import models
-    import tasks
 
     *runs, last = [json.loads(line) for line in in_backend(backend, "-c", EVERY_MODEL_ON_EVERY_TASK).splitlines()
                    if line.startswith("{")]
-    assert {(r["model"], r["task"]) for r in runs} == {(m, t) for m in models.list_models() for t in tasks.list_tasks()}
+    task_types = ("copy", "adding", "recall")
+    assert {(r["model"], r["task"]) for r in runs} == {(m, t) for m in models.list_models() for t in task_types}
     for r in runs:
         assert r["status"] == "ok", (r["model"], r["task"], r["error"])
         assert r["env"]["backend"] == backend and r["env"]["precision"]["name"] == "float32"

@@ -16,6 +16,7 @@ from bench.runner.measure import gpu_present
 from bench.runner.optim import NormAdam
 from bench.runner.spec import TrainConfig
 from models import heads
+from tasks import Final
 
 
 @dataclass
