@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from bench.runner import record
-from bench.report import figures, speed, tables, tune
+from bench.report import figures, gates, speed, tables, tune
 from bench.report.findings import findings
 from bench.report.dataframe import (best_hyperparameters, extrapolation_frame, frame, gradient_frame, history_frame,
                                     tuned_keys)
@@ -103,6 +103,8 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
                         "Empty unless the sweep sets `test_lengths`; per task, the shortest trained length."),
                        tables.markdown(tables.extrapolation_table(ext), "(no run sets `test_lengths`)"), note)
     out += tune.section(records, folder)
+    for task, rec in _gate_examples(records).items():
+        out += gates.gate_section(rec, folder, name=f"gates_{task}")
     out += ["## 10. Run status", "", "Runs per status and model, every run of the sweep (failures stay "
             "visible).", "", tables.markdown(tables.status_table(df)), ""]
     out += ["## 11. Ablations", "", "Mean test score per variant, for model families with variants.", ""]
@@ -120,6 +122,21 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
         out += ["## Skipped files", ""] + [f"- {s}" for s in skipped] + [""]
     out += ["## Environment", ""] + _environment(records) + [""]
     (folder / "index.md").write_text("\n".join(out))
+
+
+def _gate_examples(records: list[dict]) -> dict[str, dict]:
+    """Per task, the finished run with gate traces that scored best (the longer dependency on a tie): what its
+    cell learned to remember is worth drawing."""
+    best: dict[str, dict] = {}
+    for r in records:
+        score = (r.get("metrics") or {}).get("score")
+        if r.get("status") != "ok" or not r.get("gate_traces") or not isinstance(score, (int, float)):
+            continue
+        key = (score, r.get("dependency") or 0)
+        task = str(r.get("task"))
+        if task not in best or key > ((best[task]["metrics"]["score"]), best[task].get("dependency") or 0):
+            best[task] = r
+    return dict(sorted(best.items()))
 
 
 def build(sweep: str, results: Path | str = "results", out: Path | str = "reports") -> Path:
