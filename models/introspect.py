@@ -20,8 +20,8 @@ def traceable_cell(layer):
     if isinstance(layer, keras.layers.LSTM) and not isinstance(layer, keras.layers.Bidirectional):
         cell = LSTMCell(layer.units, unit_forget_bias=False)
         cell.build((None, layer.cell.kernel.shape[0]))
-        cell.set_weights([np.asarray(layer.cell.kernel), np.asarray(layer.cell.recurrent_kernel),
-                          np.asarray(layer.cell.bias)])
+        cell.set_weights([keras.ops.convert_to_numpy(w) for w in
+                          (layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias)])
         return cell
     if isinstance(layer, keras.layers.RNN) and isinstance(layer.cell, (LSTMCell, SLSTMCell)):
         return layer.cell
@@ -35,7 +35,7 @@ def gate_traces(model: keras.Model, x, samples: int = 2) -> dict | None:
     the mean over all units at every step and the full traces of the ``UNITS_KEPT`` units whose forget gate varies
     most (values rounded to 4 decimals), or None when the model has no such layer.
     """
-    found = next(((layer, cell) for layer in model._flatten_layers(include_self=False, recursive=True)
+    found = next(((layer, cell) for layer in model.layers  # graph layers: a wrapper's inner layers have no input
                   if (cell := traceable_cell(layer)) is not None), None)
     if found is None:
         return None
