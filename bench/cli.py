@@ -184,7 +184,7 @@ def cmd_sweep(args) -> int:
     if args.dry_run:
         return _dry_run(plan, args)
     folder = writable_folder(Path(args.results) / plan.name, "--results")
-    lock_sweep(args.results, plan.name)
+    lock = lock_sweep(args.results, plan.name)
     workers = args.workers or len(executors.gpu_ids()) * executors.WORKERS_PER_GPU or max(1, (os.cpu_count() or 2) // 2)
     options = {"scheduler": args.scheduler} if args.executor == "dask" else {}
     if args.save_model:
@@ -198,6 +198,8 @@ def cmd_sweep(args) -> int:
         print(f"bench sweep: stopped; workers ended, {kept} finished record(s) kept in {folder}; resume with: "
               f"{_command_line()}", file=sys.stderr)
         return 130
+    finally:
+        lock.close()  # releases the lock (a killed driver's is released by the kernel)
     print("summary: " + ", ".join(f"{k} {v}" for k, v in counts.items())
           + f"; records in {folder}")
     return 1 if counts.get("failed") else 0
@@ -218,11 +220,10 @@ def _fits(plan) -> None:
             validate.fits(tasks.create(spec.task, **spec.task_params).signature, train, f"{spec.model}.train")
 
 
-_locks: list = []  # open lock files: held until the process ends (a killed driver releases them too)
 
-
-def lock_sweep(results: Path | str, name: str) -> None:
-    """Hold ``<results>/.<name>.lock`` for this process; a second driver on the same sweep folder is refused."""
+def lock_sweep(results: Path | str, name: str):
+    """Hold ``<results>/.<name>.lock`` until the returned file is closed; a second driver on the same sweep folder
+    is refused."""
     import fcntl
 
     path = Path(results) / f".{name}.lock"
@@ -239,7 +240,7 @@ def lock_sweep(results: Path | str, name: str) -> None:
     handle.truncate()
     handle.write(str(os.getpid()))
     handle.flush()
-    _locks.append(handle)
+    return handle
 
 
 def _command_line() -> str:
