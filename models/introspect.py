@@ -41,6 +41,8 @@ def gate_traces(model: keras.Model, x, samples: int = 2) -> dict | None:
         return None
     layer, cell = found
     sequence = keras.Model(model.input, layer.input)(x[:samples])
+    if isinstance(sequence, (list, tuple)):  # a masked input arrives with its mask
+        sequence = sequence[0]
     gates = cell.trace(keras.ops.convert_to_tensor(sequence))
     out = []
     for s in range(gates["forget"].shape[0]):
