@@ -208,7 +208,7 @@ def stale(spec, stored: dict) -> list[str]:
     file of the model or task (built-in or plugin) makes the record stale too; a record without fingerprints
     (written before they existed) is judged by its values alone.
     """
-    now = spec.fields()
+    now = json.loads(json.dumps(spec.fields(), default=str))  # as a record stores it: tuples are lists
     reasons = []
     for group, owner in (("task_params", now.get("task")), ("model_params", now.get("model")), ("train", "train")):
         before, after = stored.get(group), now.get(group)
