@@ -89,10 +89,12 @@ def grad_norm(r: dict) -> float:
 
 
 def cudnn(r: dict):
-    """Whether the run used (GPU) or could use (CPU) cuDNN: True, False or None."""
+    """Whether the run used cuDNN (observed on a GPU) or could use it (on a CPU, where nothing is observed):
+    True, False or None."""
     value = r.get("cudnn")
     if isinstance(value, dict):
-        value = value.get("used", value.get("eligible"))
+        observed = value.get("used") is not None and value.get("observed") != "no GPU"
+        value = value.get("used") if observed else value.get("eligible")
     return value if isinstance(value, bool) else None
 
 
