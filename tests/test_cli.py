@@ -58,3 +58,23 @@ def test_example_plugin_adds_a_model_without_touching_our_code(tmp_path, capsys)
     record = json.loads(open(summary["record"]).read())
     assert record["status"] == "ok" and record["model"] == "lstm_no_forget_bias"
     assert record["state_size"] == 16 and record["flops_per_step"] > 0
+
+
+def test_save_model_writes_a_keras_file_that_reloads_to_the_same_predictions(tmp_path, capsys):
+    import keras
+    import numpy as np
+
+    import tasks
+    from bench.runner import optim  # noqa: F401  (registers NormAdam, the saved optimizer)
+
+    argv = ["run", "--task", "adding", "--model", "lstm", "--length", "6", "--steps", "4", "--eval-every", "2",
+            "--hp", "units=4", "--train", "gradient_flow=false", "--results", str(tmp_path), "--save-model"]
+    assert cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rec = json.loads(open(summary["record"]).read())
+    assert rec["status"] == "ok" and rec["model_file"] == f"{rec['run_id']}.keras"
+    model = keras.saving.load_model(tmp_path / "adhoc" / rec["model_file"])
+    task = tasks.create("adding", length=6)
+    x, y = task.generate("test", rec["train"]["test_size"], seed=0)  # the test set the record was scored on
+    value = task.evaluate(y, keras.ops.convert_to_numpy(model.predict_on_batch(x)))
+    np.testing.assert_allclose(value, rec["metrics"]["value"], rtol=1e-4)

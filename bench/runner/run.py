@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-
-import keras
 
 import models
 import tasks
@@ -142,7 +141,7 @@ def _extrapolation(task, model, spec) -> list[dict]:
             value = longer.evaluate(y, predict(clone, x))
             row.update(dependency=longer.signature.dependency, value=value, score=longer.score(value))
         except Exception as e:  # a model whose weights depend on the length cannot be moved: say why
-            row["error"] = _last_line(e)
+            row["error"] = record.last_line(e)
         out.append(row)
     return out
 
