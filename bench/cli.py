@@ -9,6 +9,7 @@ import math
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -73,27 +74,13 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _budget_width(task: str, task_params: dict, model: str, model_params: dict, budget: int) -> dict:
-    """``model_params`` with the model's width set so that its trainable parameters come within 5 % of ``budget``."""
-    import models
-    import tasks
-
-    if budget < 1:
-        raise UsageError(f"--param-budget must be a positive integer, got {budget}")
-    entry = models.entry(model)
-    if entry.width in model_params:
-        raise UsageError(f"--param-budget sets {entry.width}; do not give --hp {entry.width}=... as well")
-    return models.registry.width_for_budget(model, tasks.create(task, **task_params).signature, budget,
-                                            **model_params)
-
-
 def cmd_run(args) -> int:
     import models
     from bench import plugins
     from bench.runner import record
     from bench.runner import validate
     from bench.runner.run import run
-    from bench.runner.spec import RunSpec, TrainConfig
+    from bench.runner.spec import BUDGET, RunSpec, TrainConfig
 
     plugins.load(args.plugin)
     train = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
@@ -107,7 +94,12 @@ def cmd_run(args) -> int:
     config = TrainConfig(**train)
     task_params, hp = {"length": args.length, **_pairs(args.param, "--param")}, _pairs(args.hp, "--hp")
     if args.param_budget is not None:
-        hp = _budget_width(args.task, task_params, args.model, hp, args.param_budget)
+        width = models.entry(args.model).width if args.model in models.list_models() else None
+        if args.param_budget < 1:
+            raise UsageError(f"--param-budget must be a positive integer, got {args.param_budget}")
+        if width in hp:
+            raise UsageError(f"--param-budget sets {width}; do not give --hp {width}=... as well")
+        hp[BUDGET] = args.param_budget  # the width that gives this many parameters, sized at resolved()
     task = validate.task_point(args.task, task_params, "--param")
     validate.fits(task.signature, config, "--train")
     validate.model_point(args.model, hp, "--hp", task.signature)  # the same checks as a sweep's
@@ -116,8 +108,6 @@ def cmd_run(args) -> int:
     spec.resolved()  # an impossible value is an error before anything trains
     folder = writable_folder(Path(args.results) / spec.sweep, "--results")
     rec = run(spec, save_model=folder / f"{spec.run_id}.keras" if args.save_model else None)
-    if args.param_budget is not None:
-        rec["param_budget"] = args.param_budget  # beside the actual count, rec["params"]
     path = record.write(rec, args.results)
     metrics = rec.get("metrics") or {}
     summary = {k: metrics.get(k) for k in ("metric", "value", "baseline", "score", "solved", "steps_to_solve")}
@@ -384,17 +374,65 @@ def cmd_tune(args) -> int:
         raise UsageError(f"--lr-range needs 0 < LOW < HIGH, got {args.lr_range!r}")
     if args.trials < 1:
         raise UsageError(f"--trials must be >= 1, got {args.trials}")
+    if args.from_sweep:
+        return _tune_sweep(args)
+    if not (args.task and args.model):
+        raise UsageError("bench tune needs --task and --model, or --from SWEEP (a sweep file with a tune: section)")
     task_params = {"length": args.length, **_pairs(args.param, "--param")}
     names = [m.strip() for m in args.model.split(",") if m.strip()]
     studies = [tune.Study(args.task, task_params, name, TrainConfig(**train), _pairs(args.hp, "--hp"), args.seed,
-                          args.sweep, (low, high)) for name in names]
+                          args.sweep, (low, high), grid=args.algorithm == "grid") for name in names]
+    return _tune_studies(studies, args.trials, args.results, args.algorithm)
+
+
+def _tune_studies(studies, trials: int, results: str, algorithm: str) -> int:
+    from bench import tune
+
     for study in studies:  # every bad value is reported before any trial trains
         tune.validate(study)
     for study in studies:
-        best = tune.tune(study, args.trials, args.results, args.algorithm)
+        best = tune.tune(study, trials, results, algorithm)
         if best is not None:
-            print(json.dumps({k: best[k] for k in ("study", "model", "val_score", "trials", "model_params", "train")}))
+            print(json.dumps({k: best[k] for k in ("study", "model", "val_score", "trials", "model_params", "train")}),
+                  flush=True)
     return 0
+
+
+def _tune_sweep(args) -> int:
+    """``bench tune --from SWEEP``: every study of the sweep's ``tune:`` section, ``--workers`` processes at a time
+    (each a ``--shard`` of the studies)."""
+    from bench import tune
+    from bench.sweep import grid as sweeps
+
+    plan = sweeps.load(args.from_sweep)
+    if not plan.tune:
+        raise UsageError(f"sweep {plan.name!r} has no tune: section (trials, steps, lengths ...) to tune from")
+    options = plan.tune
+    studies = tune.studies(plan, options)
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.shard:
+        index, count = (int(v) for v in args.shard.split("/"))
+        return _tune_studies(studies[index::count], options["trials"], args.results, options.get("algorithm", "random"))
+    for study in studies:
+        tune.validate(study)
+    workers = min(args.workers or 1, len(studies))
+    print(f"bench tune: {len(studies)} studies of sweep {plan.name} ({options['trials']} trials of "
+          f"{options['steps']} steps each), {workers} worker{'s' * (workers != 1)}; results in "
+          f"{Path(args.results) / (plan.name + '-tune')}", flush=True)
+    if workers == 1:
+        return _tune_studies(studies, options["trials"], args.results, options.get("algorithm", "random"))
+    command = [sys.executable, "-m", "bench.cli", "tune", "--from", args.from_sweep, "--results", args.results,
+               *(f"--plugin={p}" for p in args.plugin)]
+    children = [subprocess.Popen([*command, "--shard", f"{i}/{workers}"]) for i in range(workers)]
+    try:
+        codes = [child.wait() for child in children]
+    except KeyboardInterrupt:
+        for child in children:
+            child.terminate()
+        print(f"bench tune: stopped; finished trials are kept; resume with: {_command_line()}", file=sys.stderr)
+        return 130
+    return max(codes)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -489,8 +527,12 @@ def parser() -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_speed)
 
     t = sub.add_parser("tune", help="tune models with keras-tuner: the same trials and steps per trial for each")
-    t.add_argument("--task", required=True)
-    t.add_argument("--model", required=True, help="a model, or several comma-separated (each its own search)")
+    t.add_argument("--from", dest="from_sweep", metavar="SWEEP",
+                   help="tune every model of a sweep file or preset as its tune: section says (instead of --task ...)")
+    t.add_argument("--workers", type=int, help="with --from: studies tuned side by side (default 1)")
+    t.add_argument("--shard", help=argparse.SUPPRESS)
+    t.add_argument("--task")
+    t.add_argument("--model", help="a model, or several comma-separated (each its own search)")
     t.add_argument("--length", type=int, default=100, help="dependency-controlling length of the task")
     t.add_argument("--trials", type=int, default=10, help="settings tried per model")
     t.add_argument("--steps", type=int, help="optimizer steps per trial")
@@ -499,7 +541,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--max-seconds", type=float, help="wall-clock safety net per trial (a hit is recorded timeout)")
     t.add_argument("--lr-range", metavar="LOW,HIGH", help="learning rate range, searched log-uniform "
                    "(default 1e-4,3e-2)")
-    t.add_argument("--algorithm", choices=["random", "bayesian"], default="random")
+    t.add_argument("--algorithm", choices=["random", "bayesian", "grid"], default="random",
+                   help="grid: learning rates half a decade apart across --lr-range, and every choice of the space")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--param", action="append", metavar="KEY=VALUE", help="task parameter, e.g. pairs=8")
     t.add_argument("--hp", action="append", metavar="KEY=VALUE", help="model hyperparameter held fixed (not searched)")

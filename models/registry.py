@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -192,7 +193,9 @@ BUDGET_TOLERANCE = 0.05  # a width is accepted when its parameter count is withi
 
 def count_params(name: str, signature, **hp) -> int:
     """Trainable parameters of model ``name`` for ``signature`` (built symbolically; nothing runs)."""
-    model = create(name, signature, **hp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a masked signature makes layers that ignore masks warn at every build
+        model = create(name, signature, **hp)
     return int(sum(int(math.prod(w.shape)) for w in model.trainable_weights))
 
 
@@ -200,47 +203,61 @@ def width_for_budget(name: str, signature, budget: int, **hp) -> dict:
     """The hyperparameters ``hp`` plus the width (the entry's ``width``) whose trainable parameter count is closest
     to ``budget`` for this task; raises ModelError if none comes within 5 %.
 
-    Parameters grow with the width, so a bisection finds the first width at or above the budget; widths the model
-    rejects (a ``d_model`` not divisible by ``heads``) are skipped over to the next valid one.
+    Parameters grow with the width, about quadratically: three probes fit the curve, its solution is the first
+    guess, and a walk over neighbouring valid widths (a ``d_model`` not divisible by ``heads`` is skipped) brackets
+    the budget: a handful of builds.
     """
     model = entry(name)
     if model.width is None:
         raise ModelError(f"model {name!r} declares no width hyperparameter, so a parameter budget cannot size it")
     positive(param_budget=budget)
+    counts: dict[int, int | None] = {}
 
-    def valid_at_or_above(width: int) -> tuple[int, int] | None:
-        for w in range(width, width + 64):
+    def count(width: int) -> int | None:  # None: the model rejects this width
+        if width not in counts:
             try:
-                return w, count_params(name, signature, **{**hp, model.width: w})
+                counts[width] = count_params(name, signature, **{**hp, model.width: width})
             except ModelError:
-                continue
+                counts[width] = None
+        return counts[width]
+
+    def valid(width: int, step: int) -> int | None:  # the first valid width from ``width`` in direction ``step``
+        for w in range(width, width + 64 * step, step):
+            if w < 1 or w > 2**16:
+                return None
+            if count(w) is not None:
+                return w
         return None
 
-    low, high = 1, 1
-    while (found := valid_at_or_above(high)) is not None and found[1] < budget and high < 2**16:
-        low, high = high, high * 2
-    while low < high:  # the smallest width whose next valid width reaches the budget
-        mid = (low + high) // 2
-        found = valid_at_or_above(mid)
-        if found is not None and found[1] >= budget:
-            high = mid
+    probes = [w for w in (valid(8, 1), valid(32, 1), valid(128, 1)) if w is not None]
+    if not probes:
+        raise ModelError(f"model {name!r}: no {model.width} from 8 to 190 builds, so a budget cannot size it")
+    width = valid(_solve_quadratic([(w, counts[w]) for w in probes], budget), 1) or probes[-1]
+    below = above = None
+    while width is not None:
+        if counts[width] >= budget:
+            above = width
+            width = valid(width - 1, -1) if below is None else None
         else:
-            low = mid + 1
-    candidates = [c for c in (valid_at_or_above(high), _valid_below(name, signature, hp, model.width, high))
-                  if c is not None]
-    width, params = min(candidates, key=lambda c: abs(c[1] - budget))
-    if abs(params - budget) > BUDGET_TOLERANCE * budget:
+            below = width
+            width = valid(width + 1, 1) if above is None else None
+    best = min((w for w in (below, above) if w is not None), key=lambda w: abs(counts[w] - budget))
+    if abs(counts[best] - budget) > BUDGET_TOLERANCE * budget:
         raise ModelError(f"model {name!r}: no {model.width} gives {budget} parameters within 5 % "
-                         f"(closest: {model.width}={width}, {params} parameters); try another budget"
+                         f"(closest: {model.width}={best}, {counts[best]} parameters); try another budget"
                          + (" or fewer heads" if "heads" in model.defaults else ""))
-    return {**hp, model.width: width}
+    return {**hp, model.width: best}
 
 
-def _valid_below(name, signature, hp, width_key, width) -> tuple[int, int] | None:
-    """The largest valid width below ``width``, with its parameter count."""
-    for w in range(width - 1, max(0, width - 64), -1):
-        try:
-            return w, count_params(name, signature, **{**hp, width_key: w})
-        except ModelError:
-            continue
-    return None
+def _solve_quadratic(points: list[tuple[int, int]], budget: int) -> int:
+    """The width (>= 1) where the curve through ``points`` (width, parameters) reaches ``budget``: a quadratic
+    through three points, a line through two; the nearest probe's width if the curve never gets there."""
+    import numpy as np
+
+    ws, ps = np.array(points, dtype=float).T
+    coefficients = np.polyfit(ws, ps, min(2, len(ws) - 1)) if len(ws) > 1 else np.array([ps[0]])
+    coefficients[-1] -= budget
+    roots = [r.real for r in np.roots(coefficients) if abs(r.imag) < 1e-9 and r.real > 0] if len(ws) > 1 else []
+    if not roots:
+        return int(min(points, key=lambda p: abs(p[1] - budget))[0])
+    return max(1, int(round(min(roots))))

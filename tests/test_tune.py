@@ -138,3 +138,70 @@ def test_a_sweep_with_hp_tuned_takes_the_stored_settings_and_warns_where_none(tm
     assert warnings == ["hp: tuned: no tuning stored for adding(length=20) lstm; its runs use the defaults (bench tune)"]
     with pytest.raises(grid.SpecError, match="hp: expected defaults or tuned"):
         grid.expand({"hp": "best", "tasks": {"adding": {}}, "models": {"lstm": {}}})
+
+
+TUNED_SWEEP = {
+    "name": "mini", "seeds": [0], "hp": "tuned", "ladder": True, "param_budget": 2000,
+    "train": {"steps": 10, "eval_every": 5, "val_size": 32, "test_size": 32, "gradient_flow": False},
+    "tune": {"trials": 3, "steps": 10, "eval_every": 5, "algorithm": "grid", "lr_range": [0.001, 0.01],
+             "search": [], "lengths": {"adding": 6}},
+    "tasks": {"adding": {"length": [4, 6, 8]}}, "models": {"gru": {}},
+}
+
+
+def test_a_sweeps_tune_section_tunes_each_model_once_and_every_length_takes_it(tmp_path, capsys):
+    import yaml
+
+    from bench.sweep import grid
+
+    path = tmp_path / "mini.yaml"
+    path.write_text(yaml.safe_dump(TUNED_SWEEP))
+    assert cli.main(["tune", "--from", str(path), "--results", str(tmp_path)]) == 0
+    trials = trial_records(tmp_path, "mini-tune")
+    assert sorted(r["train"]["lr"] for r in trials) == pytest.approx([0.001, 10 ** -2.5, 0.01])  # the grid
+    assert {r["task_params"]["length"] for r in trials} == {6} and {r["param_budget"] for r in trials} == {2000}
+    stored = json.loads(next((tmp_path / "mini-tune" / "tuned").glob("*.json")).read_text())
+    assert stored["model_params"] == {"param_budget": 2000}  # the request, not the resolved width
+    sweep, warnings = grid.with_tuned(grid.load(str(path)), tmp_path)
+    assert not warnings and {s.train["lr"] for s in sweep.specs} == {stored["train"]["lr"]}
+    assert {s.task_params["length"] for s in sweep.specs} == {4, 6, 8}  # one learning rate for the whole ladder
+    resolved = sweep.specs[0].resolved()
+    assert resolved.model_params["units"] == stored["resolved_params"]["units"]
+    assert resolved.fields()["param_budget"] == 2000
+
+
+def test_ties_go_to_the_trial_that_solved_in_fewest_steps(tmp_path):
+    study = tune.Study("adding", {"length": 6}, "gru", TINY, {"units": 8}, sweep="s", grid=True,
+                       lr_range=(1e-3, 1e-2), search=())
+    oracle = tune.make_oracle("grid", 3, 0)
+    oracle._set_project_dir(str(tmp_path / "kt"), "p")
+    hypermodel = tune.RegistryHyperModel(study)
+    steps = {}
+    for solved_at in (None, 400, 200):
+        trial = oracle.create_trial("t")
+        hypermodel.values(trial.hyperparameters)
+        spec = hypermodel.spec(trial.hyperparameters)
+        rec = {"schema": 2, "run_id": spec.run_id, "sweep": "s", "status": "ok", "metrics": {"steps_to_solve": solved_at}}
+        (tmp_path / "s").mkdir(exist_ok=True)
+        (tmp_path / "s" / f"{spec.run_id}.json").write_text(json.dumps(rec))
+        oracle.update_trial(trial.trial_id, {"val_score": 1.0 - (solved_at or 0) * 1e-6})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        steps[trial.trial_id] = solved_at
+    best = tune.store_best(study, oracle, tmp_path)
+    assert steps[best["trial"]] == 200
+
+
+@pytest.mark.parametrize("section, words", [
+    ({"steps": 10}, "tune.trials: required"),
+    ({"trials": 2, "steps": 10, "lengths": {"copy": 5}}, "tune.lengths.copy: not a task"),
+    ({"trials": 2, "steps": 10, "algorithm": "hyperband"}, "tune.algorithm"),
+    ({"trials": 2, "steps": 10, "lr_range": [0.1, 0.01]}, "tune.lr_range"),
+    ({"trials": 0, "steps": 10}, "tune.trials: expected an integer >= 1"),
+    ({"trials": 2, "steps": 10, "budget": 3}, "tune.budget: unknown key"),
+])
+def test_a_bad_tune_section_is_one_error_naming_the_key(section, words):
+    from bench.sweep import grid
+
+    with pytest.raises(grid.SpecError, match=words):
+        grid.expand({**TUNED_SWEEP, "tune": section})

@@ -218,3 +218,23 @@ def test_zoo_options_reject_bad_input_in_one_line(argv, words, capsys):
     assert cli.main(["run", "--task", "adding", "--length", "6", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert words in err and len(err.splitlines()) == 1
+
+
+def test_a_sweeps_parameter_budget_sizes_each_model_per_task_and_keeps_the_budget_as_identity():
+    from bench.sweep import grid, ladder
+
+    sweep = grid.expand({"param_budget": 5000, "tasks": {"adding": {"length": [6, 12]}, "copy": {"length": 4}},
+                         "models": {"lstm": {}, "tcn": {}}})
+    for spec in sweep.specs:
+        r = spec.resolved()
+        assert spec.model_params["param_budget"] == 5000 and r.param_budget == 5000
+        width = models.entry(spec.model).width
+        count = models.registry.count_params(spec.model, tasks.create(spec.task, **spec.task_params).signature,
+                                             **r.model_params)
+        assert width not in spec.model_params and abs(count - 5000) <= 250, (spec.label(), count)
+    adding = [s for s in sweep.specs if s.task == "adding" and s.model == "lstm"]
+    assert len({ladder.group_key(s) for s in adding}) == 1  # one ladder across lengths
+    with pytest.raises(grid.SpecError, match="param_budget sets units"):
+        grid.expand({"param_budget": 3000, "tasks": {"adding": {}}, "models": {"lstm": {"units": 8}}})
+    with pytest.raises(ValueError, match="within 5 %"):  # `bench sweep` shows it as one line naming the file
+        grid.expand({"param_budget": 3, "tasks": {"adding": {}}, "models": {"lstm": {}}})

@@ -17,6 +17,7 @@ from bench.runner.precision import PRECISIONS
 
 
 DEFAULT_BACKEND = "tensorflow"
+BUDGET = "param_budget"  # in a request's model_params: size the model's width to this many trainable parameters
 
 
 class SpecError(ValueError):
@@ -131,13 +132,18 @@ class RunSpec:
         """Every default written out; raises TaskError/ModelError/SpecError naming an impossible value."""
         task = tasks.create(self.task, **self.task_params)
         entry = models.entry(self.model)
-        unknown = sorted(set(self.model_params) - set(entry.defaults))
+        asked = {k: v for k, v in self.model_params.items() if k != BUDGET}
+        unknown = sorted(set(asked) - set(entry.defaults))
         if unknown:
             raise models.ModelError(
                 f"model {self.model!r} has no hyperparameter {unknown[0]!r}; valid: {', '.join(entry.defaults)}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise SpecError(f"seed must be an integer >= 0, got {_quote(self.seed)}")
-        return Resolved(self, task.params, {**entry.defaults, **self.model_params}, self.config)
+        budget = self.model_params.get(BUDGET)
+        if budget is not None:
+            asked = sized(self.model, self.task, json.dumps(self.task_params, sort_keys=True), budget,
+                          json.dumps(asked, sort_keys=True))
+        return Resolved(self, task.params, {**entry.defaults, **asked}, self.config, budget)
 
     def to_dict(self) -> dict:
         """The request as plain data, for a worker process or a record (``from_dict`` reads it back)."""
@@ -183,6 +189,7 @@ class Resolved:
     task_params: dict
     model_params: dict
     train: TrainConfig
+    param_budget: int | None = None  # the budget the width was sized to, if the request gave one
 
     task = property(lambda self: self.spec.task)
     model = property(lambda self: self.spec.model)
@@ -196,7 +203,49 @@ class Resolved:
         return {"kind": s.kind, "run_id": s.run_id, "request": s.request(), "sweep": s.sweep, "task": s.task,
                 "task_params": self.task_params, "model": s.model, "model_params": self.model_params,
                 "train": asdict(self.train), "seed": s.seed, "source": s.sources(),
-                "model_info": models.entry(s.model).describe()}
+                "model_info": models.entry(s.model).describe(),
+                **({BUDGET: self.param_budget} if self.param_budget is not None else {})}
+
+
+@functools.lru_cache(maxsize=4096)
+def sized(model: str, task: str, task_params: str, budget, asked: str) -> dict:
+    """The hyperparameters ``asked`` (JSON) with the model's width set for ``budget`` trainable parameters on the
+    task (JSON parameters): ``models.registry.width_for_budget``, which builds the model several times, so its
+    answers are kept on disk too (``WIDTHS``), keyed by the model's and task's source fingerprints."""
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+        raise SpecError(f"{BUDGET} must be an integer >= 1, got {_quote(budget)}")
+    hp, width = json.loads(asked), models.entry(model).width
+    if width in hp:
+        raise SpecError(f"{BUDGET} sets {model}'s {width}; do not set {width} as well")
+    key = digest([model, task, task_params, budget, asked, fingerprint(models.entry(model).source),
+                  fingerprint(tasks.source(task))])
+    cache = _read_widths()
+    if key not in cache:
+        signature = tasks.create(task, **json.loads(task_params)).signature
+        cache[key] = models.registry.width_for_budget(model, signature, budget, **hp)
+        _write_widths(cache)
+    return cache[key]
+
+
+WIDTHS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lstm-bench" / "widths.json"
+
+
+def _read_widths() -> dict:
+    try:
+        return json.loads(WIDTHS.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_widths(cache: dict) -> None:
+    """Best effort: a cache that cannot be written only costs the next process the builds again."""
+    try:
+        WIDTHS.parent.mkdir(parents=True, exist_ok=True)
+        tmp = WIDTHS.with_name(f"{WIDTHS.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**_read_widths(), **cache}))
+        tmp.replace(WIDTHS)
+    except OSError:
+        pass
 
 
 def stale(spec, stored: dict) -> list[str]:

@@ -42,7 +42,13 @@ def model_point(model: str, point: dict, where: str, signature) -> None:
     """
     from bench import plugins
 
-    _check_keys(point, _defaults(lambda m: models.entry(m).defaults, model, where), where, "hyperparameter")
+    from bench.runner.spec import BUDGET
+
+    defaults = _defaults(lambda m: models.entry(m).defaults, model, where)
+    if BUDGET in point:
+        _check_budget(model, point, where)
+        point = {k: v for k, v in point.items() if k != BUDGET}  # the width is sized per task, at resolved()
+    _check_keys(point, defaults, where, "hyperparameter")
     try:
         with plugins.guarded():
             _naming_key(lambda: models.create(model, signature, **point), point, where)
@@ -50,6 +56,18 @@ def model_point(model: str, point: dict, where: str, signature) -> None:
         raise
     except (Exception, SystemExit):  # noqa: BLE001 - recorded as the run's status instead
         pass
+
+
+def _check_budget(model: str, point: dict, where: str) -> None:
+    from bench.runner.spec import BUDGET
+
+    budget, width = point[BUDGET], models.entry(model).width
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+        raise SpecError(f"{where}.{BUDGET} must be an integer >= 1, got {quote(budget)}")
+    if width is None:
+        raise SpecError(f"{where}.{BUDGET}: model {model!r} declares no width, so a parameter budget cannot size it")
+    if width in point:
+        raise SpecError(f"{where}.{BUDGET} sets {width}; do not set {width} as well")
 
 
 def fits(signature, train, where: str = "train") -> None:

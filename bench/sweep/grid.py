@@ -12,11 +12,12 @@ import yaml
 import models
 import tasks
 from bench.runner import validate
-from bench.runner.spec import RunSpec, SpecError, TrainConfig
+from bench.runner.spec import BUDGET, RunSpec, SpecError, TrainConfig
 from bench.runner.validate import quote
 
 PRESETS = Path(__file__).parent / "presets"
-KEYS = ("name", "description", "seeds", "train", "tasks", "models", "overrides", "hp", "ladder")
+KEYS = ("name", "description", "seeds", "train", "tasks", "models", "overrides", "hp", "ladder", "param_budget",
+        "tune")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # a sweep's name is its results folder
 RETRY = ("failed", "timeout", "killed")  # statuses that --retry-failed runs again
 
@@ -28,6 +29,7 @@ class Sweep:
     specs: list[RunSpec]
     tuned: bool = False  # ``hp: tuned``: each model's settings from ``bench tune`` (see ``with_tuned``)
     ladder: bool = False  # ``ladder: true``: climb each task's lengths per model (see ``bench.sweep.ladder``)
+    tune: dict | None = None  # ``tune:``: how ``bench tune --from`` tunes this sweep's models (``_tune_section``)
 
 
 def presets() -> list[str]:
@@ -91,7 +93,8 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
                    for t, params in task_grid.items()}
     first_task, first_points = next(iter(task_points.items()))
     signature = tasks.create(first_task, **first_points[0]).signature
-    model_points = {m: [_model_point(m, p, f"models.{m}", signature) for p in _grid(params, f"models.{m}")]
+    budget = {BUDGET: data["param_budget"]} if data.get("param_budget") is not None else {}
+    model_points = {m: [_model_point(m, {**budget, **p}, f"models.{m}", signature) for p in _grid(params, f"models.{m}")]
                     for m, params in model_grid.items()}
     specs = {}
     for task, points in task_points.items():
@@ -105,21 +108,60 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
     if not isinstance(data.get("ladder", False), bool):
         raise SpecError(f"ladder: expected true or false, got {data['ladder']!r}")
     return Sweep(name, str(data.get("description", "")), list(specs.values()), data.get("hp") == "tuned",
-                 data.get("ladder", False))
+                 data.get("ladder", False), _tune_section(data.get("tune"), task_grid))
+
+
+TUNE_KEYS = {"trials": int, "steps": int, "eval_every": int, "lengths": dict, "algorithm": str, "lr_range": list,
+             "search": list, "seed": int}
+
+
+def _tune_section(section, task_grid: dict) -> dict | None:
+    """The ``tune:`` section, checked: ``trials`` and ``steps`` per study, optionally ``lengths`` (the length each
+    task is tuned at, for all its lengths), ``algorithm``, ``lr_range``, ``search`` (the hyperparameters searched
+    besides lr), ``eval_every``, ``seed``."""
+    if section is None:
+        return None
+    section = _mapping(section, "tune", required=True)
+    for key, value in section.items():
+        kind = TUNE_KEYS.get(key)
+        if kind is None:
+            raise SpecError(f"tune.{key}: unknown key; valid: {', '.join(TUNE_KEYS)}")
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 1 and key != "seed"):
+            raise SpecError(f"tune.{key}: expected {'an integer >= 1' if kind is int else kind.__name__}, "
+                            f"got {quote(value)}")
+    for key in ("trials", "steps"):
+        if key not in section:
+            raise SpecError(f"tune.{key}: required (the same for every model: that is what makes tuning fair)")
+    for task, length in (section.get("lengths") or {}).items():
+        if task not in task_grid:
+            raise SpecError(f"tune.lengths.{task}: not a task of this sweep; tasks: {', '.join(task_grid)}")
+        if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+            raise SpecError(f"tune.lengths.{task}: expected an integer >= 1, got {quote(length)}")
+    if section.get("algorithm", "random") not in ("random", "bayesian", "grid"):
+        raise SpecError(f"tune.algorithm: expected random, bayesian or grid, got {quote(section['algorithm'])}")
+    lr_range = section.get("lr_range", [1e-4, 3e-2])
+    if len(lr_range) != 2 or not all(isinstance(v, (int, float)) for v in lr_range) \
+            or not 0 < lr_range[0] < lr_range[1]:
+        raise SpecError(f"tune.lr_range: expected [low, high] with 0 < low < high, got {quote(lr_range)}")
+    return section
 
 
 def with_tuned(sweep: Sweep, results: Path | str) -> tuple[Sweep, list[str]]:
     """``hp: tuned``: each spec with the model hyperparameters and learning rate of the best stored tuning of its
     (task, parameters, model), values the sweep file sets itself kept; and one warning per (task, parameters,
-    model) that has no tuning stored, whose specs keep the defaults."""
+    model) that has no tuning stored, whose specs keep the defaults. A sweep whose ``tune`` section gives a task's
+    length takes, for every length of that task, the settings tuned at that length (one per ladder)."""
     from bench.tune.stored import tuned_params
 
     specs, warnings = {}, {}
+    lengths = (sweep.tune or {}).get("lengths") or {}
     for spec in sweep.specs:
-        best = tuned_params(results, spec.task, spec.task_params, spec.model)
+        at = {**spec.task_params, "length": lengths[spec.task]} if spec.task in lengths else spec.task_params
+        best = tuned_params(results, spec.task, at, spec.model, spec.model_params)
         if best is None:
-            label = spec.label().rsplit(" seed ", 1)[0]
-            warnings[label] = f"hp: tuned: no tuning stored for {label}; its runs use the defaults (bench tune)"
+            label = replace(spec, task_params=at).label().rsplit(" seed ", 1)[0]
+            every = f" (tuned there for every {spec.task} length)" if spec.task in lengths else ""
+            warnings[label] = f"hp: tuned: no tuning stored for {label}{every}; its runs use the defaults (bench tune)"
         else:
             spec = replace(spec, model_params={**best["model_params"], **spec.model_params},
                            train={"lr": best["train"]["lr"], **spec.train})

@@ -28,13 +28,15 @@ import keras_tuner
 import models
 import tasks
 from bench.runner import record
-from bench.runner.spec import RunSpec, SpecError, TrainConfig
+from bench.runner.spec import BUDGET, RunSpec, SpecError, TrainConfig
 from bench.tune.stored import tuned_params  # noqa: F401  (the tuned settings, for sweeps)
 
 LR = "lr"  # the learning rate's name in every search space
 LR_RANGE = (1e-4, 3e-2)  # log-uniform; FACTS.md: 1e-3 vs 3e-3 decides LSTM adding and Transformer recall
 OBJECTIVE = keras_tuner.Objective("val_score", direction="max")
-ALGORITHMS = ("random", "bayesian")
+ALGORITHMS = ("random", "bayesian", "grid")
+GRID_STEP = 10 ** 0.5  # the grid's learning rates: two per decade (1e-3, 3.2e-3, 1e-2, ...)
+TIE = 0.005  # trials within this validation score of the best tie; the one that solved in fewest steps wins
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,16 @@ class Study:
     seed: int = 0
     sweep: str = "tune"
     lr_range: tuple[float, float] = LR_RANGE
+    search: tuple[str, ...] | None = None  # the model hyperparameters searched (None: its declared space)
+    grid: bool = False  # learning rates on a grid (GRID_STEP apart) instead of a continuous range
 
     @property
     def name(self) -> str:
         """``<task>-<length>-<model>-<hash>``: readable, and distinct for every other setting of the study."""
+        extra = [list(self.search) if self.search is not None else None, self.grid] \
+            if self.search is not None or self.grid else []
         text = json.dumps([self.task, self.task_params, self.model, self.fixed, vars_of(self.train), self.seed,
-                           list(self.lr_range)], sort_keys=True, default=str)
+                           list(self.lr_range), *extra], sort_keys=True, default=str)
         length = self.task_params.get("length", "")
         return f"{self.task}-{length}-{self.model}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
@@ -63,12 +69,16 @@ def vars_of(train: TrainConfig) -> dict:
     return {k: getattr(train, k) for k in TrainConfig.keys()}
 
 
-def search_space(model: str, fixed: dict | None = None) -> dict:
-    """The model's declared space less the hyperparameters held fixed: ``{hp: [choices] | (low, high)}``."""
+def search_space(model: str, fixed: dict | None = None, search: tuple[str, ...] | None = None) -> dict:
+    """The model's declared space less the hyperparameters held fixed (and, if ``search`` names some, less those
+    it does not name): ``{hp: [choices] | (low, high)}``."""
     entry = models.entry(model)
     if LR in entry.space:
         raise SpecError(f"model {model!r}: {LR!r} is the tuner's own learning rate, not a model hyperparameter")
-    return {k: v for k, v in entry.space.items() if k not in (fixed or {})}
+    fixed = dict(fixed or {})
+    if BUDGET in fixed:
+        fixed[entry.width] = fixed[BUDGET]  # a parameter budget sets the width
+    return {k: v for k, v in entry.space.items() if k not in fixed and (search is None or k in search)}
 
 
 def declare(hp: keras_tuner.HyperParameters, name: str, domain) -> object:
@@ -91,8 +101,9 @@ class RegistryHyperModel(keras_tuner.HyperModel):
 
     def values(self, hp: keras_tuner.HyperParameters) -> tuple[dict, float]:
         """Declare (first call) or read the trial's values: (model hyperparameters, learning rate)."""
-        lr = hp.Float(LR, *self.study.lr_range, sampling="log")
-        params = {k: declare(hp, k, v) for k, v in search_space(self.study.model, self.study.fixed).items()}
+        lr = hp.Float(LR, *self.study.lr_range, sampling="log", step=GRID_STEP if self.study.grid else None)
+        space = search_space(self.study.model, self.study.fixed, self.study.search)
+        params = {k: declare(hp, k, v) for k, v in space.items()}
         return {**self.study.fixed, **params}, lr
 
     def spec(self, hp: keras_tuner.HyperParameters) -> RunSpec:
@@ -146,6 +157,10 @@ class RecordTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def run_trial(self, trial, *args, **kwargs):
         rec = self.hypermodel.fit(trial.hyperparameters, results=self.results, trial_id=trial.trial_id)
         score = rec["tune"]["val_score"]
+        value = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in trial.hyperparameters.values.items())
+        print(f"{self.hypermodel.study.name} trial {trial.trial_id}: {value}: {rec['status']}, val score "
+              f"{'-' if score is None else f'{score:.3f}'}", flush=True)
         if score is None:
             raise keras_tuner.errors.FailedTrialError(f"run {rec['run_id']} {rec['status']}: {rec.get('error')}")
         return {OBJECTIVE.name: score}
@@ -159,15 +174,19 @@ class RecordTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
 def validate(study: Study) -> None:
     """Raise TaskError/ModelError/SpecError for a bad study before anything trains (its default trial resolves)."""
-    search_space(study.model, study.fixed)
+    unknown = sorted(set(study.search or ()) - set(models.entry(study.model).space) - {LR})
+    if unknown:
+        raise SpecError(f"model {study.model!r} does not declare {unknown[0]!r} in its search space; declared: "
+                        f"{', '.join(models.entry(study.model).space) or 'nothing'} (and {LR}, always)")
+    search_space(study.model, study.fixed, study.search)
     RegistryHyperModel(study).spec(keras_tuner.HyperParameters()).resolved()
 
 
 def make_oracle(algorithm: str, trials: int, seed: int):
     if algorithm not in ALGORITHMS:
         raise SpecError(f"unknown tuning algorithm {algorithm!r}; valid: {', '.join(ALGORITHMS)}")
-    cls = keras_tuner.oracles.RandomSearchOracle if algorithm == "random" else \
-        keras_tuner.oracles.BayesianOptimizationOracle
+    cls = {"random": keras_tuner.oracles.RandomSearchOracle, "grid": keras_tuner.oracles.GridSearchOracle,
+           "bayesian": keras_tuner.oracles.BayesianOptimizationOracle}[algorithm]
     return cls(objective=OBJECTIVE, max_trials=trials, seed=seed, max_consecutive_failed_trials=trials)
 
 
@@ -184,30 +203,65 @@ def tune(study: Study, trials: int, results: str | Path = "results", algorithm: 
         raise SpecError(f"trials must be an integer >= 1, got {trials!r}")
     validate(study)
     tuner = RecordTuner(study, make_oracle(algorithm, trials, study.seed), results)
-    tuner.search()
+    tuner.search(verbose=0)  # one line per trial instead (``run_trial``)
     if is_worker():
         return None
     return store_best(study, tuner.oracle, results)
 
 
 def store_best(study: Study, oracle, results: str | Path) -> dict | None:
-    """Write ``<results>/<sweep>/tuned/<study>.json``: the best trial's settings and how they were found."""
-    done = [t for t in oracle.trials.values() if t.status == "COMPLETED"]
+    """Write ``<results>/<sweep>/tuned/<study>.json``: the best trial's settings and how they were found.
+
+    The best has the highest validation score; trials within ``TIE`` of it tie, and the one whose run solved
+    the task in the fewest steps wins (a tie that nothing solved keeps keras-tuner's pick)."""
+    done = [t for t in oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
     best = oracle.get_best_trials(1)
     if not best:
         return None
-    trial = best[0]
-    spec = RegistryHyperModel(study).spec(trial.hyperparameters).resolved()
+    hypermodel = RegistryHyperModel(study)
+    ties = [t for t in done if t.score >= best[0].score - TIE]
+    trial = min(ties, key=lambda t: (_steps_to_solve(hypermodel.spec(t.hyperparameters), results),
+                                     t is not best[0]))
+    asked = hypermodel.spec(trial.hyperparameters)
+    spec = asked.resolved()
     out = {"task": spec.task, "task_params": spec.task_params, "model": spec.model,
-           "model_params": spec.model_params, "train": {"lr": spec.train.lr},
+           "model_params": asked.model_params, "resolved_params": spec.model_params, "fixed": study.fixed,
+           "train": {"lr": spec.train.lr},
            "val_score": trial.score, "trial": trial.trial_id, "run_id": spec.run_id,
            "trials": len(done), "steps": study.train.steps, "budget": vars_of(study.train), "seed": study.seed,
-           "study": study.name, "sweep": study.sweep, "space": {k: repr(v) for k, v in
-                                                               search_space(study.model, study.fixed).items()},
-           "lr_range": list(study.lr_range)}
+           "study": study.name, "sweep": study.sweep,
+           "space": {k: repr(v) for k, v in search_space(study.model, study.fixed, study.search).items()},
+           "lr_range": list(study.lr_range), "lr_grid": study.grid}
     path = Path(results) / study.sweep / "tuned" / f"{study.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(out, indent=1, sort_keys=True, default=str) + "\n")
     tmp.replace(path)
     return out
+
+
+def _steps_to_solve(spec: RunSpec, results: str | Path) -> float:
+    path = Path(results) / spec.sweep / f"{spec.run_id}.json"
+    try:
+        steps = (record.read(path).get("metrics") or {}).get("steps_to_solve")
+    except (OSError, ValueError):
+        return math.inf
+    return steps if isinstance(steps, (int, float)) else math.inf
+
+
+def studies(sweep, options: dict) -> list[Study]:
+    """A sweep's tuning (its ``tune`` section, ``options``): one study per (task, model point, training) of the
+    sweep, at the section's length for that task (default: the task's shortest in the sweep)."""
+    train = {"steps": options["steps"], **({"eval_every": options["eval_every"]} if "eval_every" in options else {})}
+    lengths = options.get("lengths") or {}
+    out = {}
+    for spec in sorted(sweep.specs, key=lambda s: s.task_params.get("length", 0)):
+        length = lengths.get(spec.task, spec.task_params.get("length"))
+        task_params = {**spec.task_params, **({"length": length} if length is not None else {})}
+        config = TrainConfig(**{k: v for k, v in {**spec.train, **train}.items() if k != LR})
+        study = Study(spec.task, task_params, spec.model, config, dict(spec.model_params), options.get("seed", 0),
+                      f"{sweep.name}-tune", tuple(options.get("lr_range", LR_RANGE)),
+                      tuple(options["search"]) if "search" in options else None,
+                      options.get("algorithm", "random") == "grid")
+        out.setdefault(study.name, study)
+    return list(out.values())

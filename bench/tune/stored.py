@@ -9,8 +9,10 @@ from pathlib import Path
 import tasks
 
 
-def tuned_params(results: str | Path, task: str, task_params: dict, model: str) -> dict | None:
-    """The best stored settings for (task, task parameters, model), from any ``<results>/*/tuned/*.json``:
+def tuned_params(results: str | Path, task: str, task_params: dict, model: str,
+                 model_params: dict | None = None) -> dict | None:
+    """The best stored settings for (task, task parameters, model), from any ``<results>/*/tuned/*.json``
+    whose fixed hyperparameters agree with ``model_params`` (those both set):
     ``{"model_params": {...}, "train": {"lr": ...}, "val_score", "steps", "trials", "path"}``, or None.
 
     Where several searches match, the one with the largest budget (steps, then trials) wins, then the newest.
@@ -23,6 +25,9 @@ def tuned_params(results: str | Path, task: str, task_params: dict, model: str) 
         except (OSError, ValueError):
             continue
         if data.get("task") != task or data.get("model") != model:
+            continue
+        fixed = data.get("fixed") or {}
+        if any(fixed[k] != v for k, v in (model_params or {}).items() if k in fixed):
             continue
         try:
             if tasks.create(task, **data["task_params"]).params != wanted:
