@@ -23,7 +23,7 @@ def cudnn(hp):
 
 @register("lstm", family="recurrent", width="units", cudnn=cudnn, flops=flops, state=state, gates=4, xla_cpu=xla_cpu,
           space={"units": [32, 64, 128], "layers": [1, 2], "unit_forget_bias": [True, False],
-                 "dropout": [0.0, 0.1, 0.2]})
+                 "dropout": [0.0, 0.1, 0.2]}, reference=True)
 def lstm(x, *, units: int = 64, layers: int = 1, unit_forget_bias: bool = True,
          dropout: float = 0.0, recurrent_dropout: float = 0.0, per_step: bool = True):
     """Keras LSTM stack; forget-gate bias starts at 1 unless ``unit_forget_bias=False``.

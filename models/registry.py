@@ -46,6 +46,8 @@ class ModelEntry:
     - ``xla_cpu(hp, per_step) -> bool``: where XLA was measured faster on the CPU (TensorFlow) for this model;
       None: XLA stays off there.
     - ``space``: the tuning search space beside the learning rate, ``{hp: [choices]}`` or ``{hp: (low, high)}``.
+    - ``reference``: the model the reports measure the others against (the suite's subject: the LSTM); a report
+      of a sweep without it states no comparisons with it.
     """
 
     name: str
@@ -60,6 +62,7 @@ class ModelEntry:
     xla_cpu: Callable | None = None
     space: dict = field(default_factory=dict)
     source: str | None = None  # the file that defines the model (its fingerprint marks records stale)
+    reference: bool = False
 
     @property
     def defaults(self) -> dict:
@@ -89,7 +92,7 @@ _MODELS: dict[str, ModelEntry] = {}
 
 def register(name: str, *, family: str = "other", width: str | None = None, cudnn: bool | Callable = False,
              flops: Callable | None = None, state: Callable | None = None, gates: int | None = None,
-             xla_cpu: Callable | None = None, space: dict | None = None):
+             xla_cpu: Callable | None = None, space: dict | None = None, reference: bool = False):
     """Decorator: make mixer ``fn(x, *, **hp) -> x`` available as ``models.create(name, ...)``.
 
     Every keyword describes the model to the harness (see ``ModelEntry``); all are optional, and a model that
@@ -103,7 +106,7 @@ def register(name: str, *, family: str = "other", width: str | None = None, cudn
             raise ValueError(f"model {name!r} is already registered")
         doc = (inspect.getdoc(fn) or "").split("\n")[0]
         entry = ModelEntry(name, fn, doc, family, width, cudnn, flops, state, gates, xla_cpu, dict(space or {}),
-                           inspect.getsourcefile(fn))
+                           inspect.getsourcefile(fn), reference)
         if width is not None and width not in entry.defaults:
             raise ValueError(f"model {name!r}: width {width!r} is not one of its hyperparameters")
         _MODELS[name] = entry

@@ -6,6 +6,8 @@
 #                 lstm vs transformer at H=64, N=8, T=64…4096 (where the Transformer's memory overtakes)
 #   xla-cpu       the same layer with and without XLA: the evidence behind jit_compile "auto"
 #   deepbench-cpu DeepBench's LSTM training configurations (its GRU ones take hours on 2 cores)
+#   speed-zoo     the sequential, parallel-scan, matrix-memory, convolutional and attention models at H=64, N=8,
+#                 T=256…4096: where each rises above or falls below the LSTM's step time and memory
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench speed --models rnn,lstm,gru,transformer --units 256 --batch 64 --lengths 64,256 --breakdown --sweep speed-cpu
@@ -14,4 +16,6 @@ bench speed --models lstm,transformer --units 64 --batch 8 --lengths 64,256,1024
 bench speed --models rnn,lstm,gru,bilstm --units 256 --batch 64 --lengths 256 --jit false --sweep xla-cpu
 bench speed --models rnn,lstm,gru,bilstm --units 256 --batch 64 --lengths 256 --jit true --sweep xla-cpu
 bench speed --preset deepbench --models lstm --sweep deepbench-cpu
-for sweep in speed-cpu xla-cpu deepbench-cpu; do bench report "$sweep" > /dev/null; done
+bench speed --models lstm,lstm_cell,gru,slstm,mlstm,mingru,minlstm,tcn,transformer --units 64 --batch 8 \
+  --lengths 256,512,1024,2048,4096 --timeout 400 --sweep speed-zoo
+for sweep in speed-cpu xla-cpu deepbench-cpu speed-zoo; do bench report "$sweep" > /dev/null; done

@@ -130,8 +130,8 @@ def test_findings_and_headline_come_from_the_numbers(built):
     findings = index.split("## Findings")[1].split("## ")[0]
     assert "**adding**: lstm and transformer solve dependency 80" in findings
     assert "next: rnn at 20 (4.0× shorter)" in findings
-    assert "longest dependency solved: LSTM 80, RNN 20" in findings
-    assert "Transformer training step time relative to LSTM: 2.00×" in findings
+    assert "longest dependency solved: lstm 80, rnn 20" in findings
+    assert "transformer training step time relative to lstm: 2.00×" in findings
     assert "Protocol: Best lr per (task, length, model) chosen on validation" in index
     headline = index.split("## Longest dependency solved")[1].split("## ")[0]
     assert re.search(r"\| adding\s+\| 10, 20, 80, 160\s+\|\s+80 \|\s+20 \|\s+80 \|", headline), headline
@@ -204,7 +204,7 @@ def speed_record(model, length, *, peak_mib, step_ms, status="ok", units=64, bat
     """A ``bench speed`` record from the real worker (a tiny configuration), with its numbers set."""
     from bench.speed.timing import SpeedSpec
 
-    width = {"lstm": 64, "transformer": 64}[model]
+    width = {"lstm": 64, "transformer": 64, "mingru": 64}[model]
     r = SpeedSpec(model, width, 2, 8, min_steps=1, min_seconds=0, warmup=0, sweep="sp").execute()
     assert r["status"] == "ok", r.get("error")
     r.update(run_id=f"{model}-{length}", units=units, batch=batch, length=length, status=status,
@@ -221,18 +221,20 @@ def speed_record(model, length, *, peak_mib, step_ms, status="ok", units=64, bat
     return r
 
 
-def test_speed_report_says_where_the_transformer_overtakes_the_lstm(tmp_path):
+def test_speed_report_says_where_each_model_crosses_the_reference_lstm(tmp_path):
     records = [speed_record("lstm", 64, peak_mib=100, step_ms=10), speed_record("lstm", 256, peak_mib=120, step_ms=40),
                speed_record("lstm", 1024, peak_mib=140, step_ms=160),
                speed_record("transformer", 64, peak_mib=80, step_ms=12),
                speed_record("transformer", 256, peak_mib=130, step_ms=60),
                speed_record("transformer", 1024, peak_mib=900, step_ms=500),
-               speed_record("transformer", 4096, peak_mib=0, step_ms=0, status="oom")]
+               speed_record("transformer", 4096, peak_mib=0, step_ms=0, status="oom"),
+               speed_record("mingru", 64, peak_mib=150, step_ms=20), speed_record("mingru", 1024, peak_mib=200, step_ms=80)]
     for r in records:
         record.write(r, tmp_path / "results")
     folder = report.build("sp", tmp_path / "results", tmp_path / "reports")
     index = (folder / "index.md").read_text()
-    assert "peak memory overtakes lstm's between T=64 and T=256 (T=64…1024: 0.8× → 6.4×)" in index
+    assert "transformer's peak memory rises above lstm's between T=64 and T=256 (T=64…1024: 0.8× → 6.4×)" in index
+    assert "mingru's training step time falls below lstm's between T=64 and T=1024 (T=64…1024: 2× → 0.5×)" in index
     assert "training step time is above lstm's at every tested length" in index
     assert "transformer ran out of memory at T=4096" in index
     assert {"speed.png", "speed.svg", "gflops.png", "memory.png"} <= {p.name for p in folder.iterdir()}

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from bench.report import tables
+from bench.report import roles, tables
 
 
 def _variant_of(df: pd.DataFrame, model: str) -> str | None:
@@ -47,24 +47,29 @@ def longest(df: pd.DataFrame) -> list[str]:
     return out
 
 
-def lstm_vs_rnn(df: pd.DataFrame) -> list[str]:
-    """LSTM against the vanilla RNN: longest dependency solved, and mean score at the longest shared length."""
-    lstm, rnn = _variant_of(df, "lstm"), _variant_of(df, "rnn")
-    if not lstm or not rnn:
+def reference_vs_ungated(df: pd.DataFrame) -> list[str]:
+    """The reference (LSTM) against each vanilla RNN: longest dependency solved, and mean score at the longest
+    shared length."""
+    names = df.model.unique()
+    ref = roles.reference(names)
+    if not ref:
         return []
     table = tables.longest_solved(df)
     out = []
-    for task in table.index:
-        ok = df[(df.task == task) & (df.status == "ok")]
-        shared = sorted(set(ok.dependency[ok.variant == lstm]) & set(ok.dependency[ok.variant == rnn]))
-        if not shared:
-            continue
-        dep = shared[-1]
-        scores = [ok.score[(ok.variant == v) & (ok.dependency == dep)].mean() for v in (lstm, rnn)]
-        solved = [table.loc[task].get(v) for v in (lstm, rnn)]
-        text = ["none" if s is None or math.isnan(s) else _length(s) for s in solved]
-        out.append(f"**{task}**: longest dependency solved: LSTM {text[0]}, RNN {text[1]}; at dependency "
-                   f"{_length(dep)} mean test scores are {scores[0]:.2f} (LSTM) and {scores[1]:.2f} (RNN).")
+    for other in roles.ungated(names):
+        pair = (_variant_of(df, ref), _variant_of(df, other))
+        for task in table.index:
+            ok = df[(df.task == task) & (df.status == "ok")]
+            shared = sorted(set(ok.dependency[ok.variant == pair[0]]) & set(ok.dependency[ok.variant == pair[1]]))
+            if not shared:
+                continue
+            dep = shared[-1]
+            scores = [ok.score[(ok.variant == v) & (ok.dependency == dep)].mean() for v in pair]
+            solved = [table.loc[task].get(v) for v in pair]
+            text = ["none" if s is None or math.isnan(s) else _length(s) for s in solved]
+            out.append(f"**{task}**: longest dependency solved: {pair[0]} {text[0]}, {pair[1]} {text[1]}; at "
+                       f"dependency {_length(dep)} mean test scores are {scores[0]:.2f} ({pair[0]}) and "
+                       f"{scores[1]:.2f} ({pair[1]}).")
     return out
 
 
@@ -78,27 +83,32 @@ def _ratio(df: pd.DataFrame, column: str, a: str, b: str) -> list[tuple[float, f
     return sorted((length, r) for (_, length), r in ratio.items())
 
 
-def transformer_cost(df: pd.DataFrame) -> list[str]:
-    """What a Transformer's training step and memory cost relative to an LSTM's, at matched lengths."""
-    tf, lstm = _variant_of(df, "transformer"), _variant_of(df, "lstm")
-    if not tf or not lstm:
+def attention_cost(df: pd.DataFrame) -> list[str]:
+    """What each attention model's training step and memory cost relative to the reference's, at matched lengths."""
+    ref = roles.reference(df.model.unique())
+    if not ref:
         return []
     out = []
-    for column, what in (("step_ms", "training step time"), ("peak_bytes", "peak memory")):
-        pairs = _ratio(df, column, tf, lstm)
-        if not pairs:
-            continue
-        short, long_ = pairs[0], pairs[-1]
-        out.append(f"Transformer {what} relative to LSTM: {short[1]:.2f}× at length {_length(short[0])}, "
-                   f"{long_[1]:.2f}× at length {_length(long_[0])} (median over runs).")
+    for model in roles.of_family(df.model.unique(), "attention"):
+        a, b = _variant_of(df, model), _variant_of(df, ref)
+        for column, what in (("step_ms", "training step time"), ("peak_bytes", "peak memory")):
+            pairs = _ratio(df, column, a, b)
+            if not pairs:
+                continue
+            short, long_ = pairs[0], pairs[-1]
+            out.append(f"{a} {what} relative to {b}: {short[1]:.2f}× at length {_length(short[0])}, "
+                       f"{long_[1]:.2f}× at length {_length(long_[0])} (median over runs).")
     return out
 
 
-def gradients(grad: pd.DataFrame, models=("rnn", "lstm", "gru"), near: int = 100) -> list[str]:
-    """Per task, at the dependency nearest ``near``: how much gradient reaches the farthest input, per phase."""
+def gradients(grad: pd.DataFrame, near: int = 100) -> list[str]:
+    """Per task, at the dependency nearest ``near``: how much gradient reaches the farthest input, per phase, for
+    the vanilla RNNs, the reference and the other fused gated recurrent models (RNN, LSTM, GRU)."""
     table = tables.gradient_table(grad)
     if table.empty:
         return []
+    names = {v.split("(")[0] for v in table.index.get_level_values("model")}
+    models = roles.ungated(names) + [m for m in [roles.reference(names)] if m] + roles.other_gated(names)
     out = []
     for task in table.index.get_level_values("task").unique():
         rows = table.loc[task]
@@ -118,5 +128,5 @@ def gradients(grad: pd.DataFrame, models=("rnn", "lstm", "gru"), near: int = 100
 
 
 def findings(df: pd.DataFrame, grad: pd.DataFrame) -> list[str]:
-    lines = longest(df) + lstm_vs_rnn(df) + transformer_cost(df) + gradients(grad)
+    lines = longest(df) + reference_vs_ungated(df) + attention_cost(df) + gradients(grad)
     return lines or ["No finished runs to draw findings from."]

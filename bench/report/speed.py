@@ -2,8 +2,8 @@
 
 A speed record becomes a row of the run frame's shape (``task`` = the panel, one per width and batch;
 ``variant`` = the model), so the training report's speed, GFLOP/s and memory figures draw it unchanged.
-Findings compare the Transformer with each recurrent model at the same width and batch: where its
-memory and step time overtake theirs.
+Findings compare every model with the reference (the LSTM: ``bench.report.roles``) at the same width and
+batch: where its memory and step time rise above or fall below the reference's.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from bench.report import figures, tables
-
-TRANSFORMER = "transformer"
+from bench.report import figures, roles, tables
 
 
 def variant(r: dict) -> str:
@@ -49,28 +47,39 @@ def speed_frame(records: list[dict]) -> pd.DataFrame:
 
 
 def crossovers(df: pd.DataFrame, column: str, what: str) -> list[str]:
-    """Per panel and recurrent model: where the Transformer's ``column`` overtakes the model's, in words."""
+    """Per panel and model: where the model's ``column`` rises above or falls below the reference's, in words
+    (the reference's first variant in the panel: ``lstm`` before ``lstm XLA``)."""
+    ref_model = roles.reference(df.model.unique())
     lines = []
-    for (task, model), runs in df[df.model != TRANSFORMER].groupby(["task", "variant"], sort=True):
-        mine = runs.groupby("seq_length")[column].median()
-        theirs = df[(df.task == task) & (df.model == TRANSFORMER)].groupby("seq_length")[column].median()
-        ratio = (theirs / mine).dropna()
-        if ratio.empty:
+    for task, panel in df[df[column].notna()].groupby("task", sort=True):
+        refs = sorted(panel.variant[panel.model == ref_model].unique())
+        if not refs:
             continue
-        span = f"T={ratio.index[0]:g}…{ratio.index[-1]:g}: {ratio.iloc[0]:.2g}× → {ratio.iloc[-1]:.2g}×"
-        above = ratio > 1
-        if above.all():
-            verdict = f"is above {model}'s at every tested length"
-        elif not above.any():
-            verdict = f"is below {model}'s at every tested length"
-        elif not above.iloc[0] and above.iloc[above.values.argmax():].all():
-            first = ratio.index[above.values.argmax()]
-            before = ratio.index[above.values.argmax() - 1]
-            verdict = f"overtakes {model}'s between T={before:g} and T={first:g}"
-        else:
-            verdict = f"crosses {model}'s more than once"
-        lines.append(f"{task}: the Transformer's {what} {verdict} ({span}).")
+        theirs = panel[panel.variant == refs[0]].groupby("seq_length")[column].median()
+        for model, runs in panel[panel.variant != refs[0]].groupby("variant", sort=True):
+            ratio = (runs.groupby("seq_length")[column].median() / theirs).dropna()
+            if ratio.empty:
+                continue
+            if len(ratio) == 1:
+                lines.append(f"{task}: {model}'s {what} is {ratio.iloc[0]:.2g}× {refs[0]}'s at T={ratio.index[0]:g}.")
+                continue
+            span = f"T={ratio.index[0]:g}…{ratio.index[-1]:g}: {ratio.iloc[0]:.2g}× → {ratio.iloc[-1]:.2g}×"
+            lines.append(f"{task}: {model}'s {what} {_verdict(ratio > 1, ratio.index, refs[0])} ({span}).")
     return lines
+
+
+def _verdict(above: pd.Series, lengths, ref: str) -> str:
+    """How a ratio to the reference's crosses 1 along the lengths, in words."""
+    if above.all():
+        return f"is above {ref}'s at every tested length"
+    if not above.any():
+        return f"is below {ref}'s at every tested length"
+    flips = [i for i in range(1, len(above)) if above.iloc[i] != above.iloc[i - 1]]
+    if len(flips) > 1:
+        return f"crosses {ref}'s more than once"
+    i = flips[0]
+    verb = "rises above" if above.iloc[i] else "falls below"
+    return f"{verb} {ref}'s between T={lengths[i - 1]:g} and T={lengths[i]:g}"
 
 
 def oom_lines(df: pd.DataFrame) -> list[str]:
@@ -119,7 +128,7 @@ def write(records: list[dict], skipped: list[str], sweep: str, folder: Path, env
     """Figures and tables of the speed records into ``folder``, and index.md showing them."""
     df = speed_frame(records)
     findings = (crossovers(df, "peak_bytes", "peak memory") + crossovers(df, "step_ms", "training step time")
-                + oom_lines(df)) or ["(no Transformer and recurrent model measured at the same width and batch)"]
+                + oom_lines(df)) or ["(no model measured beside the reference at the same width and batch)"]
     out = [f"# Speed benchmark `{sweep}`", "", f"{len(df)} configurations, each timed in a fresh process "
            "(first call apart as compile time; median of synchronised steps).", "",
            "## Findings", ""] + [f"- {line}" for line in findings] + [""]
