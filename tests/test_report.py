@@ -46,6 +46,9 @@ def make(task, model, length, seed, *, score, lr=3e-3, status="ok", measured=Tru
         "run_id": f"{task}-{model}-{length}-{seed}-{lr}-{units}", "task_params": {**r["task_params"], "length": length},
         "dependency": length, "length": length, "model_params": {**r["model_params"], "units": units},
         "train": {**r["train"], "steps": 1000, "lr": lr}, "seed": seed,
+        "request": {**r["request"], "task_params": {**r["request"]["task_params"], "length": length},
+                    "model_params": {**r["request"]["model_params"], "units": units},
+                    "train": {**r["request"]["train"], "steps": 1000, "lr": lr}, "seed": seed},
         "status": status, "error": None if status == "ok" else f"{status} happened",
         "env": {**r["env"], **ENV}, "params": 1000 * units, "steps": steps, "train_seconds": steps * length / 1000,
         "history": [{"step": s, "seconds": s / 100, "loss": 1.0, "val": baseline + score * (perfect - baseline) * s / steps}

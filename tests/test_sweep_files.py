@@ -149,3 +149,25 @@ def test_progress_is_plain_lines_off_a_terminal_and_a_live_line_on_one():
         text = out.getvalue()
         assert "[1/2 done, 0:00 elapsed, eta 0:00] ok copy lstm\n" in text
         assert ("running: copy(length=5) lstm seed 0" in text and "\r" in text) == live
+
+
+def test_listed_training_options_are_a_grid_and_name_the_report_variants():
+    from bench.report.dataframe import frame
+
+    plan = sweep.expand({"train": {"clipnorm": [1.0, None], "steps": 5, "test_lengths": [8, 12]},
+                         "tasks": {"adding": {"length": 6}}, "models": {"lstm": {"units": 8}}})
+    assert sorted(str(s.train.get("clipnorm")) for s in plan.specs) == ["1.0", "None"]
+    assert all(s.train["test_lengths"] == [8, 12] for s in plan.specs)  # a list-valued option is one value
+    lengths = sweep.expand({"train": {"test_lengths": [[8], [12]]}, "tasks": {"adding": {"length": 6}},
+                            "models": {"lstm": {}}})
+    assert sorted(s.train["test_lengths"][0] for s in lengths.specs) == [8, 12]
+    with pytest.raises(sweep.SpecError, match="train.clipnorm must be a number > 0"):
+        sweep.expand({"train": {"clipnorm": [1.0, -1]}, "tasks": {"adding": {}}, "models": {"lstm": {}}})
+    records = [{"run_id": s.run_id, "model": s.model, "task": s.task, "status": "ok", "request": s.request()}
+               for s in plan.specs]
+    records.append({"run_id": "tuned", "model": "gru", "task": "adding", "status": "ok",
+                    "request": {"model_params": {}, "train": {"lr": 0.01}}})
+    records.append({"run_id": "other", "model": "gru", "task": "adding", "status": "ok",
+                    "request": {"model_params": {}, "train": {"lr": 0.001}}})
+    variants = set(frame(records).variant)
+    assert variants == {"lstm(clipnorm=1.0)", "lstm(clipnorm=None)", "gru"}  # a learning rate is tuned, not a variant

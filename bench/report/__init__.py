@@ -40,8 +40,10 @@ def _status_line(df: pd.DataFrame) -> str:
     return f"{len(df)} runs; statuses: " + ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
-def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str, folder: Path) -> None:
-    """Every figure and table of ``df`` into ``folder``, and index.md showing them."""
+def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str, folder: Path,
+          trials: list[dict] = ()) -> None:
+    """Every figure and table of ``df`` into ``folder``, and index.md showing them; the tuning section also from
+    ``trials`` (the records of ``bench tune --from SWEEP``, in ``<sweep>-tune``)."""
     tuned = [k.removeprefix("train.") for k in tuned_keys(df)]
     note = (f"Best {', '.join(tuned)} per (task, length, model) chosen on validation, scored on test."
             if tuned else "")
@@ -102,7 +104,7 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
                         "with the same weights, at the longer lengths of `train.test_lengths`.",
                         "Empty unless the sweep sets `test_lengths`; per task, the shortest trained length."),
                        tables.markdown(tables.extrapolation_table(ext), "(no run sets `test_lengths`)"), note)
-    out += tune.section(records, folder)
+    out += tune.section([*records, *trials], folder)
     for task, rec in _gate_examples(records).items():
         out += gates.gate_section(rec, folder, name=f"gates_{task}")
     out += ["## 10. Run status", "", "Runs per status and model, every run of the sweep (failures stay "
@@ -151,7 +153,8 @@ def build(sweep: str, results: Path | str = "results", out: Path | str = "report
     if all(r.get("kind") == "speed" for r in records):
         speed.write(records, skipped, sweep, folder, _environment(records))
     else:
-        write(frame(records), records, skipped, sweep, folder)
+        trials = record.load(results, f"{sweep}-tune")[0] if (Path(results) / f"{sweep}-tune").is_dir() else []
+        write(frame(records), records, skipped, sweep, folder, sorted(trials, key=lambda r: str(r.get("run_id"))))
     return folder
 
 

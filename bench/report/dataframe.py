@@ -15,6 +15,7 @@ import pandas as pd
 from tasks.base import normalised
 
 # Training options that are budgets, not hyperparameters: they never take part in best-value selection.
+DEFAULT = "default"  # a variant's label for a value the run did not ask for
 BUDGET_KEYS = {"steps", "max_seconds", "eval_every", "val_size", "test_size", "early_stop", "jit_compile"}
 KEYS = ["task", "dependency", "variant", "seed", "run_id"]
 
@@ -159,7 +160,7 @@ def history(r: dict) -> list[dict]:
 
 def _variant(model: str, params: dict, varying: list[str]) -> str:
     """``lstm`` or, when a sweep grids a model's hyperparameters, ``lstm(units=64)``."""
-    shown = ", ".join(f"{k}={params.get(k)}" for k in varying)
+    shown = ", ".join(f"{k.removeprefix('train.')}={params.get(k, DEFAULT)}" for k in varying)
     return f"{model}({shown})" if shown else model
 
 
@@ -204,7 +205,8 @@ def frame(records: list[dict]) -> pd.DataFrame:
     rows = []
     for r in records:
         params = r.get("model_params") if isinstance(r.get("model_params"), dict) else {}
-        rows.append({**row(r), "variant": _variant(str(r.get("model")), params, varying.get(r.get("model"), [])),
+        rows.append({**row(r), "variant": _variant(str(r.get("model")), shown_params(r),
+                                                   varying.get(r.get("model"), [])),
                      "model_params": params, "history": history(r), "gradient_flow": gradient_flow(r),
                      "extrapolation": extrapolation(r)})
     df = pd.DataFrame(rows)
@@ -212,14 +214,36 @@ def frame(records: list[dict]) -> pd.DataFrame:
     return df.sort_values(KEYS, ignore_index=True, na_position="last")
 
 
+def asked_params(r: dict) -> dict:
+    """The model hyperparameters the run asked for (its request; a record without one: its resolved values). A
+    width sized from a parameter budget differs by task; the budget asked for does not."""
+    request = r.get("request") if isinstance(r.get("request"), dict) else {}
+    params = request.get("model_params", r.get("model_params"))
+    return params if isinstance(params, dict) else {}
+
+
+def ablated_train(r: dict) -> dict:
+    """The training options the run asked for that make a variant (clipnorm, tbptt ...): not the learning rate
+    (a sweep that grids it tunes it: ``best_hyperparameters``) nor the budget."""
+    request = r.get("request") if isinstance(r.get("request"), dict) else {}
+    train = request.get("train") if isinstance(request.get("train"), dict) else {}
+    return {k: v for k, v in train.items() if k != "lr" and k not in BUDGET_KEYS}
+
+
+def shown_params(r: dict) -> dict:
+    """What tells a run's variant apart: the hyperparameters asked for, and the training options asked for
+    (``ablated_train``, as ``train.<option>``)."""
+    return {**asked_params(r), **{f"train.{k}": v for k, v in ablated_train(r).items()}}
+
+
 def _varying_model_params(records: list[dict]) -> dict[str, list[str]]:
-    """Per model, the hyperparameters that take more than one value in these records."""
-    seen: dict[str, dict[str, set]] = {}
-    for r in records:
-        params = r.get("model_params") if isinstance(r.get("model_params"), dict) else {}
-        for k, v in params.items():
-            seen.setdefault(str(r.get("model")), {}).setdefault(k, set()).add(repr(v))
-    return {m: sorted(k for k, vs in ps.items() if len(vs) > 1) for m, ps in seen.items()}
+    """Per model, the keys of ``shown_params`` that take more than one value (not asked counts as a value)."""
+    shown = [(str(r.get("model")), shown_params(r)) for r in records]
+    keys: dict[str, set] = {}
+    for model, params in shown:
+        keys.setdefault(model, set()).update(params)
+    return {m: sorted(k for k in ks if len({repr(p.get(k, DEFAULT)) for model, p in shown if model == m}) > 1)
+            for m, ks in keys.items()}
 
 
 def tuned_keys(df: pd.DataFrame) -> list[str]:

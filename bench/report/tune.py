@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.report import figures, tables
+from bench.tune.stored import TIE
 
 CAPTION_TRIALS = ("Best validation score so far against trials, per model (0: memoryless baseline, 1: perfect).",
                   "Every model gets the same trials and steps per trial; a curve still rising wants more trials.")
@@ -45,6 +46,7 @@ def frame(records: list[dict]) -> pd.DataFrame:
                      "val_score": math.nan if score is None else float(score),
                      "test_score": (r.get("metrics") or {}).get("score", math.nan),
                      "steps": (r.get("train") or {}).get("steps"),
+                     "to_solve": (r.get("metrics") or {}).get("steps_to_solve") or math.inf,
                      "model_params": json.dumps(r.get("model_params") or {}, sort_keys=True)})
     df = pd.DataFrame(rows)
     if df.empty:
@@ -84,8 +86,11 @@ def score_vs_lr(df: pd.DataFrame, colours: dict, folder: Path) -> list[str]:
 
 
 def chosen(df: pd.DataFrame) -> pd.DataFrame:
-    """The best trial of every study: its settings, validation score, and test score."""
-    best = df[df.val_score.notna()].sort_values(["val_score", "n"], ascending=[False, True], kind="stable")
+    """The best trial of every study (``bench tune``'s rule: the best validation score, trials within ``TIE`` of it
+    tying, the one that solved in fewest steps winning): its settings, validation score, and test score."""
+    scored = df[df.val_score.notna()]
+    ties = scored[scored.val_score >= scored.groupby("study").val_score.transform("max") - TIE]
+    best = ties.sort_values(["to_solve", "val_score", "n"], ascending=[True, False, True], kind="stable")
     best = best.groupby("study", sort=False).head(1)
     counts = df.groupby("study").size()
     table = pd.DataFrame({
@@ -103,10 +108,11 @@ def section(records: list[dict], folder: Path | str) -> list[str]:
         return []
     folder = Path(folder)
     colours = figures.palette(df.model)
-    lines = ["# Tuning", "", f"{len(df)} trials in {df.study.nunique()} searches (keras-tuner; the learning rate "
-             "log-uniform, each model's declared space beside it).", ""]
+    lines = ["# Tuning", "", f"{len(df)} trials in {df.study.nunique()} searches (keras-tuner; the learning rate, "
+             "and the model's declared hyperparameters where the search included them).", ""]
     lines += figures.section("Best score against trials", best_vs_trials(df, colours, folder), CAPTION_TRIALS)
     lines += figures.section("Score against learning rate", score_vs_lr(df, colours, folder), CAPTION_LR)
-    lines += ["## Chosen settings", "", "The trial with the best validation score per search; its test score.", "",
+    lines += ["## Chosen settings", "", f"The trial with the best validation score per search (trials within {TIE} "
+              "of it tie; the one that solved the task in fewest steps wins); its test score.", "",
               tables.markdown(chosen(df)), ""]
     return lines

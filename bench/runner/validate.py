@@ -85,7 +85,7 @@ def fits(signature, train, where: str = "train") -> None:
                             f"{ram / 2**30:.1f} GiB")
 
 
-def grid_size(task_grid: dict, model_grid: dict, seeds: list) -> int:
+def grid_size(task_grid: dict, model_grid: dict, seeds: list, train_points: int = 1) -> int:
     """Runs in a sweep grid, counted without expanding it; refuse one above MAX_RUNS."""
     def points(params) -> int:
         count = 1
@@ -93,7 +93,8 @@ def grid_size(task_grid: dict, model_grid: dict, seeds: list) -> int:
             count *= len(value) if isinstance(value, list) else 1
         return count
 
-    total = sum(points(p) for p in task_grid.values()) * sum(points(p) for p in model_grid.values()) * len(seeds)
+    total = (sum(points(p) for p in task_grid.values()) * sum(points(p) for p in model_grid.values()) * len(seeds)
+             * train_points)
     if total > MAX_RUNS:
         raise SpecError(f"the grid has {total:,} runs (tasks × models × seeds), more than the cap of {MAX_RUNS:,}; "
                         f"split it into several sweeps")

@@ -83,12 +83,12 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
     overrides = _mapping(data.get("overrides"), "overrides")
     task_grid = _mapping(data.get("tasks"), "tasks", required=True, valid=tasks.list_tasks())
     model_grid = _mapping(data.get("models"), "models", required=True, valid=models.list_models())
-    validate.grid_size(task_grid, model_grid, seeds)
-    configs = {model: _train_options(train, "train") for model in model_grid}
+    configs = {model: _train_grid(train, "train") for model in model_grid}
     for model, override in overrides.items():
         if model not in model_grid:
             raise SpecError(f"overrides.{model}: not a model of this sweep; models: {', '.join(model_grid)}")
-        configs[model] = _train_options({**train, **_mapping(override, f"overrides.{model}")}, f"overrides.{model}")
+        configs[model] = _train_grid({**train, **_mapping(override, f"overrides.{model}")}, f"overrides.{model}")
+    validate.grid_size(task_grid, model_grid, seeds, max(len(c) for c in configs.values()))
     task_points = {t: [_task_point(t, p, f"tasks.{t}") for p in _grid(params, f"tasks.{t}")]
                    for t, params in task_grid.items()}
     first_task, first_points = next(iter(task_points.items()))
@@ -99,8 +99,8 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
     specs = {}
     for task, points in task_points.items():
         for task_point, model in itertools.product(points, model_grid):
-            for model_point, seed in itertools.product(model_points[model], seeds):
-                spec = RunSpec(task, model, task_point, model_point, configs[model], seed, name)
+            for model_point, config, seed in itertools.product(model_points[model], configs[model], seeds):
+                spec = RunSpec(task, model, task_point, model_point, config, seed, name)
                 spec.resolved()  # validates
                 specs.setdefault(spec.run_id, spec)  # the same point listed twice is one run
     if data.get("hp", "defaults") not in ("defaults", "tuned"):
@@ -167,6 +167,21 @@ def with_tuned(sweep: Sweep, results: Path | str) -> tuple[Sweep, list[str]]:
                            train={"lr": best["train"]["lr"], **spec.train})
         specs.setdefault(spec.run_id, spec)
     return replace(sweep, specs=list(specs.values())), list(warnings.values())
+
+
+def _train_grid(values: dict, where: str) -> list[dict]:
+    """Every combination of the training options listed (``clipnorm: [1.0, null]``); an option whose value is
+    itself a list (``test_lengths``) is gridded by a list of lists."""
+    listed = {k for k, v in values.items() if isinstance(v, list)
+              and (k not in LIST_OPTIONS or (v and all(isinstance(e, list) for e in v)))}
+    keys = sorted(listed)
+    points = [dict(values, **dict(zip(keys, point))) for point in itertools.product(*(values[k] for k in keys))]
+    if not points:
+        raise SpecError(f"{where}.{next(k for k in keys if not values[k])}: empty list; give one value or a list")
+    return [_train_options(point, where) for point in points]
+
+
+LIST_OPTIONS = ("test_lengths",)  # training options whose value is a list
 
 
 def _train_options(values: dict, where: str) -> dict:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import tasks
 
+TIE = 0.005  # trials within this validation score of a search's best tie; the one that solved in fewest steps wins
+
 
 def tuned_params(results: str | Path, task: str, task_params: dict, model: str,
                  model_params: dict | None = None) -> dict | None:
