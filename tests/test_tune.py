@@ -205,3 +205,11 @@ def test_a_bad_tune_section_is_one_error_naming_the_key(section, words):
 
     with pytest.raises(grid.SpecError, match=words):
         grid.expand({**TUNED_SWEEP, "tune": section})
+
+
+def test_tuning_from_a_sweep_without_a_tune_section_is_one_line(capsys):
+    assert cli.main(["tune", "--from", "smoke"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has no tune: section" in err and len(err.splitlines()) == 1
+    assert cli.main(["tune", "--trials", "2"]) == 2
+    assert "needs --task and --model, or --from SWEEP" in capsys.readouterr().err
