@@ -15,6 +15,11 @@ def _variant_of(df: pd.DataFrame, model: str) -> str | None:
     return names[0] if names else None
 
 
+def _names(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _length(value: float) -> str:
     return str(int(value))
 
@@ -42,7 +47,7 @@ def longest(df: pd.DataFrame) -> list[str]:
             margin = (f"; next: {', '.join(sorted(rest.index[rest == second]))} at {_length(second)} "
                       f"({top / second:.1f}× shorter)")
         limit = " (the longest tested)" if tested and top == tested[-1] else ""
-        out.append(f"**{task}**: {' and '.join(winners)} solve{'s' if len(winners) == 1 else ''} dependency "
+        out.append(f"**{task}**: {_names(winners)} solve{'s' if len(winners) == 1 else ''} dependency "
                    f"{_length(top)}{limit}{margin} ({span}).")
     return out
 
