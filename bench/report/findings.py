@@ -101,8 +101,9 @@ def attention_cost(df: pd.DataFrame) -> list[str]:
             if not pairs:
                 continue
             short, long_ = pairs[0], pairs[-1]
-            out.append(f"{a} {what} relative to {b}: {short[1]:.2f}× at length {_length(short[0])}, "
-                       f"{long_[1]:.2f}× at length {_length(long_[0])} (median over runs).")
+            longer = f", {long_[1]:.2f}× at length {_length(long_[0])}" if long_[0] != short[0] else ""
+            out.append(f"{a} {what} relative to {b}: {short[1]:.2f}× at length {_length(short[0])}{longer} "
+                       f"(median over runs).")
     return out
 
 
