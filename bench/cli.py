@@ -404,13 +404,13 @@ def _tune_sweep(args) -> int:
     from bench import tune
     from bench.sweep import grid as sweeps
 
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
     plan = sweeps.load(args.from_sweep)
     if not plan.tune:
         raise UsageError(f"sweep {plan.name!r} has no tune: section (trials, steps, lengths ...) to tune from")
     options = plan.tune
     studies = tune.studies(plan, options)
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be >= 1, got {args.workers}")
     if args.shard:
         index, count = (int(v) for v in args.shard.split("/"))
         return _tune_studies(studies[index::count], options["trials"], args.results, options.get("algorithm", "random"))
