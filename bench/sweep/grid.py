@@ -14,6 +14,7 @@ import tasks
 from bench.runner import validate
 from bench.runner.spec import BUDGET, RunSpec, SpecError, TrainConfig
 from bench.runner.validate import quote
+from bench.tune.stored import ALGORITHMS, LR_RANGE
 
 PRESETS = Path(__file__).parent / "presets"
 KEYS = ("name", "description", "seeds", "train", "tasks", "models", "overrides", "hp", "ladder", "param_budget",
@@ -137,9 +138,9 @@ def _tune_section(section, task_grid: dict) -> dict | None:
             raise SpecError(f"tune.lengths.{task}: not a task of this sweep; tasks: {', '.join(task_grid)}")
         if not isinstance(length, int) or isinstance(length, bool) or length < 1:
             raise SpecError(f"tune.lengths.{task}: expected an integer >= 1, got {quote(length)}")
-    if section.get("algorithm", "random") not in ("random", "bayesian", "grid"):
-        raise SpecError(f"tune.algorithm: expected random, bayesian or grid, got {quote(section['algorithm'])}")
-    lr_range = section.get("lr_range", [1e-4, 3e-2])
+    if section.get("algorithm", "random") not in ALGORITHMS:
+        raise SpecError(f"tune.algorithm: expected {', '.join(ALGORITHMS)}, got {quote(section['algorithm'])}")
+    lr_range = section.get("lr_range", LR_RANGE)
     if len(lr_range) != 2 or not all(isinstance(v, (int, float)) for v in lr_range) \
             or not 0 < lr_range[0] < lr_range[1]:
         raise SpecError(f"tune.lr_range: expected [low, high] with 0 < low < high, got {quote(lr_range)}")

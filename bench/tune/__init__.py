@@ -29,12 +29,10 @@ import models
 import tasks
 from bench.runner import record
 from bench.runner.spec import BUDGET, RunSpec, SpecError, TrainConfig
-from bench.tune.stored import TIE, tuned_params  # noqa: F401  (the tuned settings, for sweeps)
+from bench.tune.stored import ALGORITHMS, LR_RANGE, TIE, tuned_params  # noqa: F401  (tuned_params: for sweeps)
 
 LR = "lr"  # the learning rate's name in every search space
-LR_RANGE = (1e-4, 3e-2)  # log-uniform; FACTS.md: 1e-3 vs 3e-3 decides LSTM adding and Transformer recall
 OBJECTIVE = keras_tuner.Objective("val_score", direction="max")
-ALGORITHMS = ("random", "bayesian", "grid")
 GRID_STEP = 10 ** 0.5  # the grid's learning rates: two per decade (1e-3, 3.2e-3, 1e-2, ...)
 
 
