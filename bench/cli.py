@@ -94,15 +94,10 @@ def cmd_run(args) -> int:
     config = TrainConfig(**train)
     task_params, hp = {"length": args.length, **_pairs(args.param, "--param")}, _pairs(args.hp, "--hp")
     if args.param_budget is not None:
-        width = models.entry(args.model).width if args.model in models.list_models() else None
-        if args.param_budget < 1:
-            raise UsageError(f"--param-budget must be a positive integer, got {args.param_budget}")
-        if width in hp:
-            raise UsageError(f"--param-budget sets {width}; do not give --hp {width}=... as well")
         hp[BUDGET] = args.param_budget  # the width that gives this many parameters, sized at resolved()
     task = validate.task_point(args.task, task_params, "--param")
     validate.fits(task.signature, config, "--train")
-    validate.model_point(args.model, hp, "--hp", task.signature)  # the same checks as a sweep's
+    validate.model_point(args.model, hp, "--hp", task.signature, "--param-budget")  # the same checks as a sweep's
     models.registry.check_tbptt(args.model, config.tbptt)
     spec = RunSpec(args.task, args.model, task_params, hp, train, args.seed, "adhoc")
     spec.resolved()  # an impossible value is an error before anything trains

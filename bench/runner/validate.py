@@ -34,7 +34,7 @@ def task_point(task: str, point: dict, where: str):
     return _naming_key(lambda: tasks.create(task, **point), point, where)
 
 
-def model_point(model: str, point: dict, where: str, signature) -> None:
+def model_point(model: str, point: dict, where: str, signature, budget_flag: str | None = None) -> None:
     """Check a model's hyperparameters by building it once for ``signature``: a bad value fails now.
 
     Other errors of the build (a bug in a plugin's model, no memory, a plugin calling ``sys.exit``) are left
@@ -46,7 +46,7 @@ def model_point(model: str, point: dict, where: str, signature) -> None:
 
     defaults = _defaults(lambda m: models.entry(m).defaults, model, where)
     if BUDGET in point:
-        _check_budget(model, point, where)
+        _check_budget(model, point, where, budget_flag or f"{where}.{BUDGET}")
         point = {k: v for k, v in point.items() if k != BUDGET}  # the width is sized per task, at resolved()
     _check_keys(point, defaults, where, "hyperparameter")
     try:
@@ -58,16 +58,17 @@ def model_point(model: str, point: dict, where: str, signature) -> None:
         pass
 
 
-def _check_budget(model: str, point: dict, where: str) -> None:
+def _check_budget(model: str, point: dict, where: str, flag: str) -> None:
+    """A parameter budget (given as ``flag``) is a positive integer, for a model with a width set nowhere else."""
     from bench.runner.spec import BUDGET
 
     budget, width = point[BUDGET], models.entry(model).width
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
-        raise SpecError(f"{where}.{BUDGET} must be an integer >= 1, got {quote(budget)}")
+        raise SpecError(f"{flag} must be an integer >= 1, got {quote(budget)}")
     if width is None:
-        raise SpecError(f"{where}.{BUDGET}: model {model!r} declares no width, so a parameter budget cannot size it")
+        raise SpecError(f"{flag}: model {model!r} declares no width, so a parameter budget cannot size it")
     if width in point:
-        raise SpecError(f"{where}.{BUDGET} sets {width}; do not set {width} as well")
+        raise SpecError(f"{flag} sets {width}; do not give {where} {width}=... as well")
 
 
 def fits(signature, train, where: str = "train") -> None:
