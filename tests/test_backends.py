@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -16,39 +15,35 @@ BACKEND_NAMES = ("tensorflow", "jax", "torch")
 BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(importlib.util.find_spec(name) is None,
                                                          reason=f"{name} is not installed"))
             for name in BACKEND_NAMES]
-HERE = Path(__file__).parent
-
 TASK_TYPES = ("copy", "adding", "recall")  # tokens in, a class per step · features in, one value · queries
 
 
-def task_types(model_index: int, backend_index: int) -> tuple[str, ...]:
-    """The task type model ``model_index`` trains on with backend ``backend_index``, rotating: every model trains
-    on every backend and on every task type (each pair on one backend: a third of the cost of all of them)."""
-    return (TASK_TYPES[(model_index + backend_index) % len(TASK_TYPES)],)
+def task_plan(backend: str) -> dict[str, str]:
+    """The task type each model trains on with ``backend``, rotating: every model trains on every backend and on
+    every task type (each pair on one backend: a third of the cost of all of them)."""
+    import models
+
+    offset = BACKEND_NAMES.index(backend)
+    return {m: TASK_TYPES[(i + offset) % len(TASK_TYPES)] for i, m in enumerate(models.list_models())}
 
 
-EVERY_MODEL_ON_EVERY_TASK = """
+EVERY_MODEL_ON_ITS_TASK = """
 import json, sys
-import models, tasks
-from test_backends import task_types
+import models
 from bench.runner.run import run
 from bench.runner.spec import RunSpec, TrainConfig
 
 train = TrainConfig(steps=2, eval_every=2, batch_size=4, val_size=8, test_size=8)
-TASK_TYPES = ("copy", "adding", "recall")  # tokens in, a class per step · features in, one value · queries
-for i, model in enumerate(models.list_models()):
+for model, task in json.loads(sys.argv[1]).items():
     width = models.entry(model).width
-    for task in task_types(i, int(sys.argv[1])):
-        r = run(RunSpec(task, model, {"length": 3}, {width: 8}, train))
-        print(json.dumps({k: r.get(k) for k in ("model", "task", "status", "error", "env", "cudnn", "gradient_flow")}))
+    r = run(RunSpec(task, model, {"length": 3}, {width: 8}, train))
+    print(json.dumps({k: r.get(k) for k in ("model", "task", "status", "error", "env", "cudnn", "gradient_flow")}))
 print(json.dumps({"tensorflow_loaded": "tensorflow" in sys.modules}))
 """
 
 
-def in_backend(backend, *argv, timeout=600, path=None):
+def in_backend(backend, *argv, timeout=600):
     env = {**os.environ, "KERAS_BACKEND": backend}
-    if path:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(path), env.get("PYTHONPATH")]))
     proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
@@ -56,13 +51,10 @@ def in_backend(backend, *argv, timeout=600, path=None):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_model_trains_on_every_backend_and_task_type(backend):
-    import models
-
-    index = BACKEND_NAMES.index(backend)
-    *runs, last = [json.loads(line) for line in in_backend(backend, "-c", EVERY_MODEL_ON_EVERY_TASK, str(index),
-                                                           path=HERE).splitlines() if line.startswith("{")]
-    assert {(r["model"], r["task"]) for r in runs} == {(m, t) for i, m in enumerate(models.list_models())
-                                                       for t in task_types(i, index)}
+    plan = task_plan(backend)
+    *runs, last = [json.loads(line) for line in in_backend(backend, "-c", EVERY_MODEL_ON_ITS_TASK,
+                                                           json.dumps(plan)).splitlines() if line.startswith("{")]
+    assert {(r["model"], r["task"]) for r in runs} == set(plan.items())
     for r in runs:
         assert r["status"] == "ok", (r["model"], r["task"], r["error"])
         assert r["env"]["backend"] == backend and r["env"]["precision"]["name"] == "float32"
