@@ -140,6 +140,34 @@ def test_findings_and_headline_come_from_the_numbers(built):
     assert re.search(r"\| adding\s+\| 10, 20, 80, 160\s+\|\s+80 \|\s+20 \|\s+80 \|", headline), headline
 
 
+def test_real_datasets_get_their_metric_not_a_ladder():
+    """A real dataset has no dependency to climb and no "solved": the report gives its test metric per model."""
+    from bench.report.findings import findings
+    from bench.runner.run import run
+    from bench.runner.spec import RunSpec
+
+    tiny = {"steps": 4, "eval_every": 2, "val_size": 8, "test_size": 8}
+    template = run(RunSpec("japanese_vowels", "lstm", {}, {"units": 4}, tiny, 0, "synth"))
+    assert template["status"] == "ok", template.get("error")
+    real = []
+    for model, accuracy in (("lstm", 0.95), ("rnn", 0.9)):
+        for seed in (0, 1):
+            r = json.loads(json.dumps(template))
+            r.update(model=model, seed=seed, run_id=f"jv-{model}-{seed}")
+            r["metrics"].update(value=accuracy, solved=False)
+            real.append(r)
+    df = frames.frame(real)
+    assert "japanese_vowels" not in tables.longest_solved(df).index
+    table = tables.real_data_table(df)
+    assert table.loc[("japanese_vowels", "accuracy"), "lstm"] == "0.950 ± 0.000"
+    assert table.loc[("japanese_vowels", "accuracy"), "rnn"] == "0.900 ± 0.000"
+    lines = findings(df, frames.gradient_frame(df))
+    assert any(line.startswith("**japanese_vowels** (real data, accuracy; majority class ")
+               and line.endswith("model means from 0.900 (rnn) to 0.950 (lstm); lstm 0.950, rnn 0.900.")
+               for line in lines), lines
+    assert not any("japanese_vowels" in line and "solved" in line for line in lines), lines
+
+
 def test_best_learning_rate_is_chosen_on_validation():
     df = frames.frame(sweep_records())
     assert frames.tuned_keys(df) == ["train.lr"]

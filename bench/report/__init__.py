@@ -60,6 +60,10 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
                 "The largest dependency length at which a model is solved in at least half of its seeds "
                 "(— : none of the tested lengths). The suite's headline table.", "",
                 tables.markdown(tables.longest_solved_table(best)), ""]
+        real = tables.real_data_table(best)
+        if not real.empty:
+            out += ["Real datasets (no dependency to climb, nothing counts as solved): mean test metric ± 95 % "
+                    "interval over seeds.", "", tables.markdown(real), ""]
         gaps = tables.untried(best)
         if gaps:
             out += ["Not tried (a difficulty ladder stops a model's climb after two failed lengths): "

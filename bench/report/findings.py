@@ -20,6 +20,11 @@ def _names(names: list[str]) -> str:
     return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
+def _score(value: float) -> str:
+    """Two decimals, without a minus sign on a value that rounds to zero."""
+    return f"{round(value, 2) + 0.0:.2f}"
+
+
 def _length(value: float) -> str:
     return str(int(value))
 
@@ -73,8 +78,27 @@ def reference_vs_ungated(df: pd.DataFrame) -> list[str]:
             solved = [table.loc[task].get(v) for v in pair]
             text = ["none" if s is None or math.isnan(s) else _length(s) for s in solved]
             out.append(f"**{task}**: longest dependency solved: {pair[0]} {text[0]}, {pair[1]} {text[1]}; at "
-                       f"dependency {_length(dep)} mean test scores are {scores[0]:.2f} ({pair[0]}) and "
-                       f"{scores[1]:.2f} ({pair[1]}).")
+                       f"dependency {_length(dep)} mean test scores are {_score(scores[0])} ({pair[0]}) and "
+                       f"{_score(scores[1])} ({pair[1]}).")
+    return out
+
+
+def real_data(df: pd.DataFrame) -> list[str]:
+    """Per real dataset: the range of the models' mean test metric, and where the reference and the vanilla RNNs
+    fall in it."""
+    ok = df[(df.status == "ok") & df.task.isin(tables.real_tasks(df))]
+    out = []
+    for task, runs in ok.groupby("task", sort=True):
+        means = runs.groupby("variant")["value"].mean().dropna().sort_values(kind="stable")
+        if means.empty:
+            continue
+        metric, baseline = runs.metric.iloc[0], runs.baseline.median()
+        names = runs.model.unique()
+        shown = [v for v in [_variant_of(runs, m) for m in [roles.reference(names), *roles.ungated(names)] if m]
+                 if v in means]
+        compared = "; " + ", ".join(f"{v} {means[v]:.3f}" for v in shown) if shown else ""
+        out.append(f"**{task}** (real data, {metric}; majority class {baseline:.3f}): model means from "
+                   f"{means.iloc[0]:.3f} ({means.index[0]}) to {means.iloc[-1]:.3f} ({means.index[-1]}){compared}.")
     return out
 
 
@@ -134,5 +158,5 @@ def gradients(grad: pd.DataFrame, near: int = 100) -> list[str]:
 
 
 def findings(df: pd.DataFrame, grad: pd.DataFrame) -> list[str]:
-    lines = longest(df) + reference_vs_ungated(df) + attention_cost(df) + gradients(grad)
+    lines = longest(df) + real_data(df) + reference_vs_ungated(df) + attention_cost(df) + gradients(grad)
     return lines or ["No finished runs to draw findings from."]

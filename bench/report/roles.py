@@ -1,6 +1,6 @@
-"""Which models a report compares, from what each registry entry declares (no report names a model): the
-reference (``register(..., reference=True)``), the ungated recurrent models (one gate: the vanilla RNN) and the
-models of a family."""
+"""Which models and tasks a report compares, from what each registry entry declares (no report names a model or a
+task): the reference (``register(..., reference=True)``), the ungated recurrent models (one gate: the vanilla RNN),
+the models of a family, and the tasks that are real datasets (no dependency to climb, no "solved")."""
 
 from __future__ import annotations
 
@@ -33,3 +33,11 @@ def other_gated(names: Iterable[str]) -> list[str]:
     ref = entry(reference(names) or "")
     return [n for n in sorted(set(names)) if (e := entry(n)) and e.family == "recurrent" and e.cudnn is True
             and e.gates not in (None, 1, getattr(ref, "gates", None))]
+
+
+def real_data(task: str) -> bool:
+    """Whether ``task`` is a real dataset (a ``tasks.base.Dataset``); False for a task not registered here."""
+    from tasks.base import Dataset
+    from tasks.registry import list_tasks, task_class
+
+    return task in list_tasks() and issubclass(task_class(task), Dataset)

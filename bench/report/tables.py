@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bench.report import roles
 from bench.runner.record import STATUSES
 
 NONE = "—"
@@ -77,6 +78,27 @@ def score_table(df: pd.DataFrame) -> pd.DataFrame:
     return _sorted_dep(_pivot(_dep_index(ok), ["task", "dependency"], lambda g: _mean_ci_text(g.score)))
 
 
+def real_tasks(df: pd.DataFrame) -> set[str]:
+    """The frame's tasks that are real datasets: no dependency to climb, no threshold that means "solved"."""
+    return {task for task in df.task.unique() if roles.real_data(task)}
+
+
+def ladder_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The runs of the synthetic tasks, whose dependency length is the question."""
+    return df[~df.task.isin(real_tasks(df))]
+
+
+def real_data_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per real dataset (its metric, its majority-class baseline): mean test metric ± 95 % interval per model."""
+    ok = df[(df.status == "ok") & df.task.isin(real_tasks(df))]
+    if ok.empty:
+        return pd.DataFrame()
+    table = _pivot(ok, ["task", "metric"], lambda g: _mean_ci_text(g.value))
+    baseline = ok.groupby(["task", "metric"])["baseline"].median().map(_num)
+    table.insert(0, "majority class", baseline.reindex(table.index))
+    return table
+
+
 def solved_at_half(df: pd.DataFrame) -> pd.DataFrame:
     """Per (task, variant, dependency): whether at least half of the seeds (any status) solved it."""
     if df.empty:
@@ -87,7 +109,7 @@ def solved_at_half(df: pd.DataFrame) -> pd.DataFrame:
 
 def longest_solved(df: pd.DataFrame) -> pd.DataFrame:
     """Numeric (task × variant): the largest dependency solved in at least half of its seeds; NaN if none."""
-    half = solved_at_half(df)
+    half = solved_at_half(ladder_runs(df))
     if half.empty:
         return pd.DataFrame()
     best = half[half.solved].groupby(["task", "variant"])["dependency"].max()
@@ -158,8 +180,12 @@ def gradient_table(grad: pd.DataFrame) -> pd.DataFrame:
     rows = {}
     for (task, dep, variant, phase), g in grad.groupby(["task", "dependency", "variant", "phase"]):
         curve = g.groupby("distance")["norm"].mean().sort_index()
-        ratio = curve.iloc[-1] / curve.iloc[0] if curve.iloc[0] > 0 else math.nan
-        rows.setdefault((task, _int(dep), variant), {})[f"{phase}: far / near"] = f"{ratio:.2e}"
+        cells = rows.setdefault((task, _int(dep), variant), {})
+        if curve.iloc[0] > 0:  # padded sequences (real data) can carry no gradient at the nearest step
+            cells[f"{phase}: far / near"] = f"{curve.iloc[-1] / curve.iloc[0]:.2e}"
+    rows = {key: cells for key, cells in rows.items() if cells}
+    if not rows:
+        return pd.DataFrame()
     table = pd.DataFrame.from_dict(rows, orient="index").sort_index()
     table.index.names = ["task", "dependency", "model"]
     return table
