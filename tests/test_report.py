@@ -127,6 +127,22 @@ def test_regeneration_is_byte_identical(built):
     assert not changed, changed
 
 
+def test_a_figure_drawn_outside_the_report_style_saves_the_same_bytes(tmp_path):
+    """Every figure's SVG ids come from a fixed salt, whichever style context (if any) drew it."""
+    import matplotlib.pyplot as plt
+
+    from bench.report import figures
+
+    svgs = []
+    for attempt in ("a", "b"):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1, 2], [1, 0, 1], marker="o")
+        (tmp_path / attempt).mkdir()
+        figures.save(fig, tmp_path / attempt, "plot")
+        svgs.append((tmp_path / attempt / "plot.svg").read_bytes())
+    assert svgs[0] == svgs[1]
+
+
 def test_findings_and_headline_come_from_the_numbers(built):
     folder, _ = built
     index = (folder / "index.md").read_text()

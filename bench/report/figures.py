@@ -36,9 +36,10 @@ def palette(variants) -> dict[str, tuple]:
 
 
 def save(fig, folder: Path, name: str) -> list[str]:
-    """Write ``name``.png and ``name``.svg without dates or versions; return the file names."""
+    """Write ``name``.png and ``name``.svg without dates, versions or random ids; return the file names."""
     fig.savefig(folder / f"{name}.png", metadata={"Software": None}, bbox_inches="tight")
-    fig.savefig(folder / f"{name}.svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    with plt.rc_context({"svg.hashsalt": STYLE["svg.hashsalt"]}):  # the SVG's ids, whatever style drew it
+        fig.savefig(folder / f"{name}.svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
     plt.close(fig)
     return [f"{name}.png", f"{name}.svg"]
 

@@ -12,6 +12,7 @@ import json
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from bench.report import figures, tables
@@ -110,8 +111,9 @@ def section(records: list[dict], folder: Path | str) -> list[str]:
     colours = figures.palette(df.model)
     lines = ["# Tuning", "", f"{len(df)} trials in {df.study.nunique()} searches (keras-tuner; the learning rate, "
              "and the model's declared hyperparameters where the search included them).", ""]
-    lines += figures.section("Best score against trials", best_vs_trials(df, colours, folder), CAPTION_TRIALS)
-    lines += figures.section("Score against learning rate", score_vs_lr(df, colours, folder), CAPTION_LR)
+    with plt.rc_context(figures.STYLE):
+        lines += figures.section("Best score against trials", best_vs_trials(df, colours, folder), CAPTION_TRIALS)
+        lines += figures.section("Score against learning rate", score_vs_lr(df, colours, folder), CAPTION_LR)
     lines += ["## Chosen settings", "", f"The trial with the best validation score per search (trials within {TIE} "
               "of it tie; the one that solved the task in fewest steps wins); its test score.", "",
               tables.markdown(chosen(df)), ""]
