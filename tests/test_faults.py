@@ -291,6 +291,12 @@ SLOW = {"tasks": {"adding": {"length": [6, 7, 8, 9, 10, 11]}}, "models": {"gru":
                   "gradient_flow": False}}
 
 
+def _sigint_default():
+    """A shell that starts the suite in the background ignores SIGINT for it, and the driver would inherit that
+    (Python installs no KeyboardInterrupt handler for an ignored SIGINT): give the driver a terminal's default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT])  # SIGTERM takes the same path (cli._interrupt)
 def test_interrupted_sweep_stops_within_seconds_and_keeps_finished_records(tmp_path, signum):
     sweep, results = tmp_path / "stop.yaml", tmp_path / "results"
@@ -298,7 +304,8 @@ def test_interrupted_sweep_stops_within_seconds_and_keeps_finished_records(tmp_p
     folder = results / SLOW["name"]
     driver = subprocess.Popen([sys.executable, "-m", "bench.cli", "sweep", str(sweep), "--results", str(results),
                                "--workers", "2"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              preexec_fn=_sigint_default)
     deadline = time.monotonic() + 180
     while not list(folder.glob("*.json")) and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
