@@ -117,6 +117,7 @@ def test_every_figure_is_written_and_shown(built):
         assert f"]({png})" in index and (folder / png).stat().st_size > 1000
         assert (folder / png.replace(".png", ".svg")).is_file()
     assert "junk.json" in index and "cpu: test" in index and "3.15.1" in index
+    assert "Budget per run: 1,000 optimizer steps of batch " in index and "; 2 seed(s)." in index
 
 
 def test_regeneration_is_byte_identical(built):

@@ -35,6 +35,25 @@ def _environment(records: list[dict]) -> list[str]:
     return [f"- {key}: {', '.join(sorted(values))}" for key, values in seen.items()]
 
 
+def _budget_line(records: list[dict]) -> str:
+    """What every run was given, from the records: steps, batch, parameter budget, seeds (each distinct value)."""
+    def values(*path) -> str:
+        seen = set()
+        for r in records:
+            value = r
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None:
+                seen.add(value)
+        return ", ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in sorted(seen, key=str)) or "—"
+
+    seeds = len({r.get("seed") for r in records})
+    budget, cap = values("param_budget"), values("train", "max_seconds")
+    return (f"Budget per run: {values('train', 'steps')} optimizer steps of batch {values('train', 'batch_size')}"
+            + (f", {budget} trainable parameters" if budget != "—" else "")
+            + (f"; training time capped at {cap} s" if cap != "—" else "") + f"; {seeds} seed(s).")
+
+
 def _status_line(df: pd.DataFrame) -> str:
     counts = df.status.value_counts().sort_index()
     return f"{len(df)} runs; statuses: " + ", ".join(f"{k} {v}" for k, v in counts.items())
@@ -52,7 +71,7 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
     colours = figures.palette(df.variant)
     tasks = figures._tasks(best)
     with plt.rc_context(figures.STYLE):
-        out = [f"# Sweep `{sweep}`", "", _status_line(df) + ".", ""]
+        out = [f"# Sweep `{sweep}`", "", _status_line(df) + ".", "", _budget_line(records), ""]
         out += ["## Findings", ""] + [f"- {line}" for line in findings(best, grad)] + [""]
         if note:
             out += [f"Protocol: {note}", ""]
