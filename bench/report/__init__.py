@@ -15,7 +15,7 @@ from bench.runner import record
 from bench.report import figures, gates, speed, tables, tune
 from bench.report.findings import findings
 from bench.report.dataframe import (best_hyperparameters, extrapolation_frame, frame, gradient_frame, history_frame,
-                                    tuned_keys)
+                                    lookup, tuned_keys)
 
 __all__ = ["build", "frame"]
 
@@ -38,20 +38,13 @@ def _environment(records: list[dict]) -> list[str]:
 def _budget_line(records: list[dict]) -> str:
     """What every run was given, from the records: steps, batch, parameter budget, seeds (each distinct value)."""
     def values(*path) -> str:
-        seen = set()
-        for r in records:
-            value = r
-            for key in path:
-                value = value.get(key) if isinstance(value, dict) else None
-            if value is not None:
-                seen.add(value)
-        return ", ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in sorted(seen, key=str)) or "—"
+        seen = {v for r in records if (v := lookup(r, *path)) is not None}
+        return ", ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in sorted(seen, key=str))
 
-    seeds = len({r.get("seed") for r in records})
-    budget, cap = values("param_budget"), values("train", "max_seconds")
-    return (f"Budget per run: {values('train', 'steps')} optimizer steps of batch {values('train', 'batch_size')}"
-            + (f", {budget} trainable parameters" if budget != "—" else "")
-            + (f"; training time capped at {cap} s" if cap != "—" else "") + f"; {seeds} seed(s).")
+    budget, cap, seeds = values("param_budget"), values("train", "max_seconds"), len({r.get("seed") for r in records})
+    return (f"Budget per run: {values('train', 'steps') or '—'} optimizer steps of batch "
+            f"{values('train', 'batch_size') or '—'}" + (f", {budget} trainable parameters" if budget else "")
+            + (f"; training time capped at {cap} s" if cap else "") + f"; {seeds} seed(s).")
 
 
 def _status_line(df: pd.DataFrame) -> str:

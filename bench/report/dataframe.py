@@ -20,7 +20,7 @@ BUDGET_KEYS = {"steps", "max_seconds", "eval_every", "val_size", "test_size", "e
 KEYS = ["task", "dependency", "variant", "seed", "run_id"]
 
 
-def _get(d, *path):
+def lookup(d, *path):
     """``d[path[0]][path[1]]…`` or None when any step is missing or not a mapping."""
     for key in path:
         if not isinstance(d, dict):
@@ -38,11 +38,11 @@ def _number(value) -> float:
 
 
 def step_ms(r: dict) -> float:
-    return _number(_get(r, "speed", "step_ms_median"))
+    return _number(lookup(r, "speed", "step_ms_median"))
 
 
 def tokens_per_s(r: dict) -> float:
-    return _number(_get(r, "speed", "tokens_per_s"))
+    return _number(lookup(r, "speed", "tokens_per_s"))
 
 
 def infer_ms(r: dict) -> float:
@@ -55,7 +55,7 @@ def infer_ms(r: dict) -> float:
 
 
 def peak_bytes(r: dict) -> float:
-    return _number(_get(r, "memory", "peak_bytes"))
+    return _number(lookup(r, "memory", "peak_bytes"))
 
 
 def flops_per_step(r: dict) -> float:
@@ -63,14 +63,14 @@ def flops_per_step(r: dict) -> float:
 
 
 def achieved_gflops(r: dict) -> float:
-    value = _number(_get(r, "speed", "achieved_gflops"))
+    value = _number(lookup(r, "speed", "achieved_gflops"))
     if math.isnan(value) and step_ms(r) > 0:  # derivable from the two fields it is defined by
         value = flops_per_step(r) / (step_ms(r) / 1000.0) / 1e9
     return value
 
 
 def roofline_gflops(r: dict) -> float:
-    return _number(_get(r, "speed", "roofline_gflops"))
+    return _number(lookup(r, "speed", "roofline_gflops"))
 
 
 def state_size(r: dict) -> float:
@@ -101,7 +101,7 @@ def cudnn(r: dict):
 
 def test_length(r: dict) -> float:
     """The length a model was tested at when it differs from training (length extrapolation)."""
-    for value in (_get(r, "task_params", "test_length"), _get(r, "metrics", "test_length")):
+    for value in (lookup(r, "task_params", "test_length"), lookup(r, "metrics", "test_length")):
         if value is not None:
             return _number(value)
     return math.nan
@@ -109,7 +109,7 @@ def test_length(r: dict) -> float:
 
 def extrapolation(r: dict) -> list[tuple[float, float]]:
     """(test length, test score) pairs of ``metrics.extrapolation`` (the trained model scored at longer lengths)."""
-    points = _get(r, "metrics", "extrapolation")
+    points = lookup(r, "metrics", "extrapolation")
     pairs = [(_number(p.get("length")), _number(p.get("score"))) for p in points or [] if isinstance(p, dict)]
     return sorted((x, y) for x, y in pairs if not (math.isnan(x) or math.isnan(y)))
 
@@ -176,7 +176,7 @@ def row(r: dict) -> dict:
     m = r.get("metrics") if isinstance(r.get("metrics"), dict) else {}
     train = r.get("train") if isinstance(r.get("train"), dict) else {}
     baseline, higher = _number(m.get("baseline")), m.get("higher_is_better")
-    task_length = _get(r, "task_params", "length")
+    task_length = lookup(r, "task_params", "length")
     return {
         "run_id": str(r.get("run_id")), "task": str(r.get("task")), "model": str(r.get("model")),
         "length": _number(task_length), "dependency": _number(r.get("dependency", task_length)),

@@ -180,10 +180,9 @@ def gradient_table(grad: pd.DataFrame) -> pd.DataFrame:
     rows = {}
     for (task, dep, variant, phase), g in grad.groupby(["task", "dependency", "variant", "phase"]):
         curve = g.groupby("distance")["norm"].mean().sort_index()
-        cells = rows.setdefault((task, _int(dep), variant), {})
         if curve.iloc[0] > 0:  # padded sequences (real data) can carry no gradient at the nearest step
-            cells[f"{phase}: far / near"] = f"{curve.iloc[-1] / curve.iloc[0]:.2e}"
-    rows = {key: cells for key, cells in rows.items() if cells}
+            rows.setdefault((task, _int(dep), variant), {})[f"{phase}: far / near"] = \
+                f"{curve.iloc[-1] / curve.iloc[0]:.2e}"
     if not rows:
         return pd.DataFrame()
     table = pd.DataFrame.from_dict(rows, orient="index").sort_index()
