@@ -92,10 +92,10 @@ def cmd_run(args) -> int:
     if unknown:
         raise UsageError(f"unknown training option {validate.quote(unknown[0])}; valid: {', '.join(TrainConfig.keys())}")
     config = TrainConfig(**train)
-    task_params, hp = {"length": args.length, **_pairs(args.param, "--param")}, _pairs(args.hp, "--hp")
+    task_params, hp = {**_length(args), **_pairs(args.param, "--param")}, _pairs(args.hp, "--hp")
     if args.param_budget is not None:
         hp[BUDGET] = args.param_budget  # the width that gives this many parameters, sized at resolved()
-    task = validate.task_point(args.task, task_params, "--param")
+    task = validate.task_point(args.task, task_params, "--param", {"length": "--length"})
     validate.fits(task.signature, config, "--train")
     validate.model_point(args.model, hp, "--hp", task.signature, "--param-budget")  # the same checks as a sweep's
     models.registry.check_tbptt(args.model, config.tbptt)
@@ -111,6 +111,11 @@ def cmd_run(args) -> int:
                       "step_ms": (rec.get("speed") or {}).get("step_ms_median"), "record": str(path),
                       **({"model_file": model_file} if args.save_model else {})}))
     return 0 if rec["status"] != "failed" else 1
+
+
+def _length(args) -> dict:
+    """``--length`` as a task parameter; absent, the task runs at its own default length."""
+    return {} if args.length is None else {"length": args.length}
 
 
 def _short(path: Path | str, limit: int = 120) -> str:
@@ -373,7 +378,7 @@ def cmd_tune(args) -> int:
         return _tune_sweep(args)
     if not (args.task and args.model):
         raise UsageError("bench tune needs --task and --model, or --from SWEEP (a sweep file with a tune: section)")
-    task_params = {"length": args.length, **_pairs(args.param, "--param")}
+    task_params = {**_length(args), **_pairs(args.param, "--param")}
     names = [m.strip() for m in args.model.split(",") if m.strip()]
     studies = [tune.Study(args.task, task_params, name, TrainConfig(**train), _pairs(args.hp, "--hp"), args.seed,
                           args.sweep, (low, high), grid=args.algorithm == "grid") for name in names]
@@ -442,7 +447,7 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train and score one (task, length, model, seed); write its record")
     r.add_argument("--task", required=True)
     r.add_argument("--model", required=True)
-    r.add_argument("--length", type=int, default=100, help="dependency-controlling length of the task")
+    r.add_argument("--length", type=int, help="dependency-controlling length of the task (default: the task's own)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--steps", type=int)
     r.add_argument("--batch-size", type=int)
@@ -528,7 +533,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--shard", help=argparse.SUPPRESS)
     t.add_argument("--task")
     t.add_argument("--model", help="a model, or several comma-separated (each its own search)")
-    t.add_argument("--length", type=int, default=100, help="dependency-controlling length of the task")
+    t.add_argument("--length", type=int, help="dependency-controlling length of the task (default: the task's own)")
     t.add_argument("--trials", type=int, default=10, help="settings tried per model")
     t.add_argument("--steps", type=int, help="optimizer steps per trial")
     t.add_argument("--batch-size", type=int)

@@ -8,7 +8,8 @@ from bench import cli
 
 @pytest.mark.parametrize("argv, words", [
     (["run", "--task", "addin", "--model", "lstm"], "unknown task 'addin'; valid: acsf1, adding, basic_motions"),
-    (["run", "--task", "smnist", "--model", "lstm", "--length", "100"], "smnist: length must divide 784"),
+    (["run", "--task", "smnist", "--model", "lstm", "--length", "100"], "--length: smnist: length must divide 784"),
+    (["run", "--task", "japanese_vowels", "--model", "gru", "--length", "1000"], "--length: japanese_vowels: length"),
     (["run", "--task", "copy", "--model", "lstm", "--train", "test_lengths=[0]"], "train.test_lengths must be integers"),
     (["run", "--task", "adding", "--model", "lsm"], "unknown model 'lsm'; valid:"),
     (["run", "--task", "adding", "--model", "lstm", "--length", "0"], "length must be an integer >= 2"),
@@ -47,6 +48,15 @@ def test_run_writes_a_complete_record(tmp_path, capsys):
     assert record["speed"]["step_ms_median"] > 0 and record["params"] > 0
     assert len(record["history"]) == 2 and record["env"]["backend"] == os.environ["KERAS_BACKEND"]
     assert summary["record"].endswith(f"adhoc/{record['run_id']}.json")
+
+
+def test_run_without_length_trains_a_real_dataset_at_its_own_length(tmp_path, capsys):
+    argv = ["run", "--task", "japanese_vowels", "--model", "gru", "--hp", "units=8", "--steps", "4",
+            "--eval-every", "2", "--train", "gradient_flow=false", "--results", str(tmp_path)]
+    assert cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    record = json.loads(open(summary["record"]).read())
+    assert record["status"] == "ok" and record["task_params"]["length"] == 29 and "length" not in record["request"]["task_params"]
 
 
 def test_example_plugin_adds_a_model_without_touching_our_code(tmp_path, capsys):

@@ -349,3 +349,23 @@ def test_report_tolerates_records_with_missing_or_non_numeric_fields(tmp_path, c
     assert cli.main(["report", "odd", "--results", str(tmp_path), "--out", str(tmp_path / "reports")]) == 0
     assert (tmp_path / "reports" / "odd" / "index.md").is_file()
     assert cli.main(["results", "odd", "--results", str(tmp_path), "--format", "csv"]) == 0
+
+
+def test_a_failed_run_records_the_exception_type_and_its_cause_not_a_line_of_keras_argument_dump():
+    import keras
+    import numpy as np
+
+    class Broken(keras.layers.Layer):
+        def call(self, x, training=None):
+            raise ValueError("as_list() is not defined on an unknown TensorShape.")
+
+    try:
+        Broken()(np.zeros((1, 2), "float32"), training=True)
+    except ValueError as e:
+        error = e
+    assert "training=True" in str(error)  # Keras appended its argument dump after the cause
+    assert record.describe(error) == "ValueError in Broken.call(): as_list() is not defined on an unknown TensorShape."
+    try:
+        raise RuntimeError("run failed") from KeyError("width")
+    except RuntimeError as e:
+        assert record.describe(e) == "RuntimeError: run failed (caused by KeyError: 'width')"

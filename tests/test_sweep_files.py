@@ -44,6 +44,8 @@ models:
     ("tasks: {copy: {}}\nmodels: {lstm: {}}\noverrides: {lstm: {steps: 0}}", "overrides.lstm.steps must be an integer >= 1"),
     ("name: a/b\ntasks: {copy: {}}\nmodels: {lstm: {}}", "name: must be letters, digits"),
     ("tasks: {copy: [\nmodels: {lstm: {}}", "not valid YAML (line "),
+    ("models: {lstm: {}}\ntasks: {copy: {}}\nmodels: {gru: {}}", "line 3, column 1: duplicate key 'models'"),
+    ("tasks: {copy: {length: 5, length: 6}}\nmodels: {lstm: {}}", "duplicate key 'length'"),
     ("- copy\n- lstm", "a sweep must be a mapping with keys name, description"),
     ("", "a sweep must be a mapping with keys"),
 ])

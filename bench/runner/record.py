@@ -6,6 +6,7 @@ import json
 import math
 import os
 import platform
+import re
 import socket
 import subprocess
 import tempfile
@@ -37,7 +38,7 @@ def capture(fields: dict, measure) -> dict:
     try:
         rec = new(fields, **{"status": "ok", **measure()})
     except Exception as e:  # a failed run is data: its record says why
-        rec = new(fields, "oom" if is_oom(e) else "failed", last_line(e), traceback=traceback.format_exc(limit=8))
+        rec = new(fields, "oom" if is_oom(e) else "failed", describe(e), traceback=traceback.format_exc(limit=8))
     rec.update(env=environment(), started_at=started, finished_at=now(),
                wall_s=round(time.perf_counter() - clock, 3))
     return rec
@@ -48,9 +49,23 @@ def is_oom(error: BaseException) -> bool:
     return isinstance(error, MemoryError) or "resourceexhausted" in text or "out of memory" in text
 
 
-def last_line(error: BaseException) -> str:
-    lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[-1] if lines else ''}".strip()
+_CALL_CONTEXT = re.compile(r"Exception encountered when calling (.+?)\.\n(.*?)\nArguments received by", re.S)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MAX_ERROR_CHARS = 300
+
+
+def describe(error: BaseException) -> str:
+    """One line for a record's ``error``: the exception's type and its message's first line, with Keras' call
+    context ("Exception encountered when calling LSTM.call() … Arguments received by …") reduced to the message it
+    wraps, and an explicit cause (``raise … from``) after it. The record's ``traceback`` keeps the frames."""
+    text, where = _ANSI.sub("", str(error)), ""
+    wrapped = _CALL_CONTEXT.search(text)
+    if wrapped:
+        where, text = f" in {wrapped[1]}", wrapped[2]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = f"{type(error).__name__}{where}: {lines[0] if lines else ''}".strip()[:MAX_ERROR_CHARS]
+    cause = error.__cause__
+    return f"{line} (caused by {describe(cause)})" if cause is not None and cause is not error else line
 
 
 def path_for(results: Path | str, sweep: str, run_id: str) -> Path:

@@ -141,7 +141,7 @@ def _extrapolation(task, model, spec) -> list[dict]:
             value = longer.evaluate(y, predict(clone, x))
             row.update(dependency=longer.signature.dependency, value=value, score=longer.score(value))
         except Exception as e:  # a model whose weights depend on the length cannot be moved: say why
-            row["error"] = record.last_line(e)
+            row["error"] = record.describe(e)
         out.append(row)
     return out
 

@@ -28,10 +28,11 @@ def quote(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def task_point(task: str, point: dict, where: str):
-    """Check a task's parameters (names, types, the task's own checks); return the task."""
+def task_point(task: str, point: dict, where: str, flags: dict | None = None):
+    """Check a task's parameters (names, types, the task's own checks); return the task. ``flags`` names the
+    parameters given by a flag of their own (``{"length": "--length"}``), so an error quotes what was typed."""
     _check_keys(point, _defaults(tasks.defaults, task, where), where, "parameter")
-    return _naming_key(lambda: tasks.create(task, **point), point, where)
+    return _naming_key(lambda: tasks.create(task, **point), point, where, flags)
 
 
 def model_point(model: str, point: dict, where: str, signature, budget_flag: str | None = None) -> None:
@@ -118,14 +119,16 @@ def _ram_bytes() -> int | None:
         return None
 
 
-def _naming_key(build, point: dict, where: str):
-    """Call ``build``; its error, which names the bad parameter, is prefixed with that parameter's key."""
+def _naming_key(build, point: dict, where: str, flags: dict | None = None):
+    """Call ``build``; its error, which names the bad parameter, is prefixed with that parameter's key (or the flag
+    that gave it)."""
     try:
         return build()
     except (ValueError, TypeError) as e:
         text = str(e)[:300]
         key = next((k for k in point if re.search(rf"\b{re.escape(k)}\b", text)), None)
-        raise SpecError(f"{where}{'.' + key if key else ''}: {text}") from None
+        prefix = (flags or {}).get(key) or f"{where}{'.' + key if key else ''}"
+        raise SpecError(f"{prefix}: {text}") from None
 
 
 def _defaults(lookup, name: str, where: str) -> dict:
