@@ -267,7 +267,16 @@ def _dry_run(plan, args) -> int:
     return 0
 
 
+def require_records(results: str, sweep: str) -> None:
+    """Refuse, before any heavy import, a sweep with no records: say which command makes them."""
+    folder = Path(results) / sweep
+    if not (folder.is_dir() and any(folder.glob("*.json"))):
+        raise UsageError(f"no run records in {_short(folder)}; make them with: bench sweep {shlex.quote(sweep)}"
+                         + (f" --results {shlex.quote(results)}" if results != "results" else ""))
+
+
 def cmd_results(args) -> int:
+    require_records(args.results, args.sweep)
     from bench.sweep import store
 
     table, skipped = store.table(args.results, args.sweep)
@@ -288,12 +297,18 @@ def cmd_results(args) -> int:
 
 
 def cmd_report(args) -> int:
+    require_records(args.results, args.sweep)
+    from collections import Counter
+
     from bench import report
+    from bench.runner import record
 
     writable_folder(args.out, "--out")
     folder = report.build(args.sweep, args.results, args.out)
-    print((folder / "index.md").read_text())
-    print(f"report written to {folder}/")
+    statuses = Counter(str(r.get("status")) for r in record.load(args.results, args.sweep)[0])
+    figures = len(list(folder.glob("*.png")))
+    print(f"report written to {folder / 'index.md'}: {sum(statuses.values())} records ("
+          + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) + f"), {figures} figures")
     return 0
 
 

@@ -19,6 +19,7 @@ from bench import cli
     (["run", "--task", "copy", "--model", "lstm", "--train", "optimizer=sgd"], "unknown training option"),
     (["sweep", "no-such-sweep"], "no sweep file or preset 'no-such-sweep'; presets:"),
     (["report", "no-such-sweep", "--results", "/nonexistent"], "no run records"),
+    (["results", "no-such", "--results", "/none"], "no run records in /none/no-such; make them with: bench sweep no-such --results /none"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(argv, words, capsys):
     assert cli.main(argv) == 2

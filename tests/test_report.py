@@ -269,7 +269,7 @@ def speed_record(model, length, *, peak_mib, step_ms, status="ok", units=64, bat
     return r
 
 
-def test_speed_report_says_where_each_model_crosses_the_reference_lstm(tmp_path):
+def test_speed_report_says_where_each_model_crosses_the_reference_lstm(tmp_path, capsys):
     records = [speed_record("lstm", 64, peak_mib=100, step_ms=10), speed_record("lstm", 256, peak_mib=120, step_ms=40),
                speed_record("lstm", 1024, peak_mib=140, step_ms=160),
                speed_record("transformer", 64, peak_mib=80, step_ms=12),
@@ -279,7 +279,10 @@ def test_speed_report_says_where_each_model_crosses_the_reference_lstm(tmp_path)
                speed_record("mingru", 64, peak_mib=150, step_ms=20), speed_record("mingru", 1024, peak_mib=200, step_ms=80)]
     for r in records:
         record.write(r, tmp_path / "results")
-    folder = report.build("sp", tmp_path / "results", tmp_path / "reports")
+    assert cli.main(["report", "sp", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "reports")]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == f"report written to {tmp_path / 'reports' / 'sp' / 'index.md'}: 9 records (ok 8, oom 1), 3 figures"
+    folder = tmp_path / "reports" / "sp"
     index = (folder / "index.md").read_text()
     assert "transformer's peak memory rises above lstm's between T=64 and T=256 (T=64…1024: 0.8× → 6.4×)" in index
     assert "mingru's training step time falls below lstm's between T=64 and T=1024 (T=64…1024: 2× → 0.5×)" in index
