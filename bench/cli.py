@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import os
@@ -49,28 +48,9 @@ def _pairs(items: list[str], flag: str) -> dict:
 
 
 def cmd_list(args) -> int:
-    import models
-    import tasks
-    from bench import plugins
-    from bench.sweep.grid import presets
+    from bench import listing
 
-    plugins.load(args.plugin)
-    builtin = os.path.dirname(os.path.abspath(models.__file__))
-
-    print("tasks:")
-    for name in tasks.list_tasks():
-        params = ", ".join(f"{k}={v!r}" for k, v in tasks.defaults(name).items())
-        doc = (inspect.getdoc(tasks.registry.task_class(name)) or "").splitlines()[0]
-        print(f"  {name:14s} {params}\n  {'':14s} {doc}")
-    print("models:")
-    for name in models.list_models():
-        entry = models.entry(name)
-        params = ", ".join(f"{k}={v!r}" for k, v in entry.defaults.items())
-        tags = [entry.family] + (["cuDNN"] if entry.cudnn is True else ["cuDNN if " + (entry.cudnn.__doc__ or "eligible").strip().rstrip(".")] if callable(entry.cudnn) else [])
-        if entry.source and os.path.dirname(os.path.abspath(entry.source)) != builtin:
-            tags.append(f"plugin: {os.path.relpath(entry.source)}")
-        print(f"  {name:14s} {params}  [{', '.join(tags)}]\n  {'':14s} {entry.doc}")
-    print("sweep presets:", ", ".join(presets()))
+    print(listing.text(args.plugin))
     return 0
 
 
@@ -165,7 +145,7 @@ def cmd_sweep(args) -> int:
         raise UsageError("--save-model needs --executor local (Dask workers may not share this filesystem)")
     _timeout(args.timeout)
     refs = plugins.load(args.plugin)
-    plan = sweeps.load(args.sweep)
+    plan = sweeps.load(args.sweep, args.results)
     if plan.tuned:
         plan, warnings = sweeps.with_tuned(plan, args.results)
         for line in warnings:
@@ -246,16 +226,17 @@ def _dry_run(plan, args) -> int:
     print(f"sweep {plan.name}: {len(rows)} runs, {len(rows) - len(todo)} stored, {len(todo)} to run"
           + (f", {stale} stale" if stale else "")
           + f" (dry run: nothing trains; results in {os.path.join(args.results, plan.name)})")
-    above = set()
+    above, first = set(), todo
     if plan.ladder:
         from bench.runner import record
         from bench.sweep import ladder
 
         records = {r["run_id"]: r for r in record.load(args.results, plan.name)[0]}
-        now, stopped = ladder.climb(rows, records, args.retry_failed, args.rerun_stale)
+        first, stopped = ladder.climb(rows, records, args.retry_failed, args.rerun_stale)
         above = {row.spec.run_id for row in stopped}
-        print(f"ladder: each task's lengths are climbed per model, {len(todo)} runs at most; next round {len(now)}"
+        print(f"ladder: each task's lengths are climbed per model, {len(todo)} runs at most; next round {len(first)}"
               f"; {len(above)} above a climb's stop (not tried)")
+    sweeps.check_sizes(first)  # what would run first: a budget no width meets is an error now
     for row in rows:
         again = row.runs(args.retry_failed, args.rerun_stale)
         state = "to run" if row.status is None else f"rerun ({row.status})" if again else f"stored ({row.status})"
@@ -421,7 +402,7 @@ def _tune_sweep(args) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
-    plan = sweeps.load(args.from_sweep)
+    plan = sweeps.load(args.from_sweep, args.results)
     if not plan.tune:
         raise UsageError(f"sweep {plan.name!r} has no tune: section (trials, steps, lengths ...) to tune from")
     options = plan.tune
@@ -654,15 +635,7 @@ def _input_errors() -> tuple[type, ...]:
 
 
 def entry() -> int:
-    """The ``bench`` command. ``bench list`` loads Keras on its light numpy backend unless KERAS_BACKEND says
-    otherwise: listing the registries needs no TensorFlow, whose import is most of its start-up (measured on the
-    2-core CPU: 3.4 s instead of 5.6). A dry run builds each model once to check it, which the numpy backend
-    does slower than TensorFlow (8.0 s against 5.9 for the paper sweep), so it keeps the default."""
-    argv = sys.argv[1:]
-    if argv[:1] == ["list"] and "KERAS_BACKEND" not in os.environ:
-        os.environ["KERAS_BACKEND"] = "numpy"
-        import keras  # noqa: F401  (loaded on the light backend; nothing in `list` trains or records)
-        del os.environ["KERAS_BACKEND"]
+    """The ``bench`` console script."""
     return main()
 
 

@@ -89,3 +89,10 @@ def test_save_model_writes_a_keras_file_that_reloads_to_the_same_predictions(tmp
     x, y = task.generate("test", rec["train"]["test_size"], seed=0)  # the test set the record was scored on
     value = task.evaluate(y, keras.ops.convert_to_numpy(model.predict_on_batch(x)))
     np.testing.assert_allclose(value, rec["metrics"]["value"], rtol=1e-4)
+
+
+def test_the_model_catalogue_that_bench_list_reads_is_current():
+    from bench import listing
+
+    assert listing.read_catalogue() == listing.registry_lines(with_plugins=False), \
+        "models/catalog.json does not describe today's model files: run python -m bench.listing"

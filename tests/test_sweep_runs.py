@@ -51,6 +51,26 @@ overrides:
 """
 
 
+def test_a_dry_run_of_a_stored_budgeted_sweep_sizes_no_width(tmp_path, monkeypatch, capsys):
+    """A fresh clone has no width cache: planning the stored runs takes their widths from the records, and a
+    ladder's rungs above where every climb stopped are not sized at all."""
+    from bench.runner import spec
+
+    sweep_file = tmp_path / "budget.yaml"
+    sweep_file.write_text(f"name: budget\nladder: true\nparam_budget: 600\ntrain: {json.dumps(TINY)}\n"
+                          "tasks:\n  adding: {length: [6, 12, 24]}\nmodels:\n  gru: {}\n")
+    monkeypatch.setattr(spec, "WIDTHS", tmp_path / "cache" / "widths.json")
+    argv = [str(sweep_file), "--results", str(tmp_path)]
+    assert cli.main(["sweep", *argv, "--workers", "1"]) == 0  # gru cannot learn adding in 20 steps: the climb stops
+    assert len(list((tmp_path / "budget").glob("*.json"))) == 2
+    spec.WIDTHS.unlink()
+    spec.sized.cache_clear()
+    spec._STORED_WIDTHS.clear()
+    assert cli.main(["sweep", *argv, "--dry-run"]) == 0
+    assert "next round 0; 1 above a climb's stop" in capsys.readouterr().out
+    assert not spec.WIDTHS.exists()  # nothing was sized: no model was built to count its parameters
+
+
 def _sweep(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "bench.cli", "sweep", *args], cwd=ROOT, env=env,
@@ -103,7 +123,7 @@ def test_dask_sweep_with_plugin_records_diverged_and_failed(tmp_path, plugin, ca
     assert not skipped and set(by_model) == {"rnn", "broken_for_test"}
     assert by_model["rnn"]["status"] == "diverged" and by_model["rnn"]["metrics"]["diverged_at"] >= 1
     assert by_model["broken_for_test"]["status"] == "failed"
-    assert by_model["broken_for_test"]["error"] == "RuntimeError: the mixer refuses to build"
+    assert by_model["broken_for_test"]["error"] == "RuntimeError: first line the mixer refuses to build"
 
 
 def test_timeout_and_killed_worker_are_recorded(tmp_path):

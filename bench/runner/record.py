@@ -55,15 +55,15 @@ MAX_ERROR_CHARS = 300
 
 
 def describe(error: BaseException) -> str:
-    """One line for a record's ``error``: the exception's type and its message's first line, with Keras' call
+    """One line for a record's ``error``: the exception's type and its message (lines joined), with Keras' call
     context ("Exception encountered when calling LSTM.call() … Arguments received by …") reduced to the message it
     wraps, and an explicit cause (``raise … from``) after it. The record's ``traceback`` keeps the frames."""
     text, where = _ANSI.sub("", str(error)), ""
     wrapped = _CALL_CONTEXT.search(text)
     if wrapped:
         where, text = f" in {wrapped[1]}", wrapped[2]
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    line = f"{type(error).__name__}{where}: {lines[0] if lines else ''}".strip()[:MAX_ERROR_CHARS]
+    message = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    line = f"{type(error).__name__}{where}: {message}".strip()[:MAX_ERROR_CHARS]
     cause = error.__cause__
     return f"{line} (caused by {describe(cause)})" if cause is not None and cause is not error else line
 

@@ -128,8 +128,9 @@ class RunSpec:
     def run_id(self) -> str:
         return digest(self.request())
 
-    def resolved(self) -> Resolved:
-        """Every default written out; raises TaskError/ModelError/SpecError naming an impossible value."""
+    def resolved(self, size: bool = True) -> Resolved:
+        """Every default written out; raises TaskError/ModelError/SpecError naming an impossible value. With
+        ``size=False`` a parameter budget is not sized into a width (a check of everything else, building nothing)."""
         task = tasks.create(self.task, **self.task_params)
         entry = models.entry(self.model)
         asked = {k: v for k, v in self.model_params.items() if k != BUDGET}
@@ -140,7 +141,7 @@ class RunSpec:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise SpecError(f"seed must be an integer >= 0, got {_quote(self.seed)}")
         budget = self.model_params.get(BUDGET)
-        if budget is not None:
+        if budget is not None and size:
             asked = sized(self.model, self.task, json.dumps(self.task_params, sort_keys=True), budget,
                           json.dumps(asked, sort_keys=True))
         return Resolved(self, task.params, {**entry.defaults, **asked}, self.config, budget)
@@ -217,14 +218,46 @@ def sized(model: str, task: str, task_params: str, budget, asked: str) -> dict:
     hp, width = json.loads(asked), models.entry(model).width
     if width in hp:
         raise SpecError(f"{BUDGET} sets {model}'s {width}; do not set {width} as well")
-    key = digest([model, task, task_params, budget, asked, fingerprint(models.entry(model).source),
-                  fingerprint(tasks.source(task))])
+    key = _width_key(model, task, task_params, budget, asked)
+    if key in _STORED_WIDTHS:
+        return _STORED_WIDTHS[key]
     cache = _read_widths()
     if key not in cache:
         signature = tasks.create(task, **json.loads(task_params)).signature
         cache[key] = models.registry.width_for_budget(model, signature, budget, **hp)
         _write_widths(cache)
     return cache[key]
+
+
+def _width_key(model: str, task: str, task_params: str, budget, asked: str) -> str:
+    return digest([model, task, task_params, budget, asked, fingerprint(models.entry(model).source),
+                   fingerprint(tasks.source(task))])
+
+
+_STORED_WIDTHS: dict[str, dict] = {}  # sized() answers taken from stored records (``remember_widths``)
+
+
+def remember_widths(records: list[dict]) -> None:
+    """Take the widths that stored records of budgeted runs were sized to as ``sized``'s answers, so that planning
+    a stored sweep builds no model to size it (a fresh clone has no width cache). A record counts only while its
+    model's and task's source fingerprints are today's: then sizing it again would give the same width."""
+    for rec in records:
+        asked = rec.get("request") if isinstance(rec.get("request"), dict) else {}
+        hp, params = asked.get("model_params"), asked.get("task_params", {})
+        if not (isinstance(hp, dict) and BUDGET in hp and isinstance(params, dict)):
+            continue
+        try:
+            entry, width = models.entry(asked["model"]), None
+            width = (rec.get("model_params") or {}).get(entry.width)
+            if not isinstance(width, int) or rec.get("source") != {**fingerprint(entry.source),
+                                                                  **fingerprint(tasks.source(asked["task"]))}:
+                continue
+            rest = {k: v for k, v in hp.items() if k != BUDGET}
+            key = _width_key(asked["model"], asked["task"], json.dumps(params, sort_keys=True), hp[BUDGET],
+                             json.dumps(rest, sort_keys=True))
+        except (KeyError, TypeError, ValueError):  # a record of a model or task that no longer exists
+            continue
+        _STORED_WIDTHS[key] = {**rest, entry.width: width}
 
 
 WIDTHS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lstm-bench" / "widths.json"

@@ -11,12 +11,12 @@ import yaml
 
 import models
 import tasks
-from bench.runner import validate
-from bench.runner.spec import BUDGET, RunSpec, SpecError, TrainConfig
+from bench.runner import record, validate
+from bench.sweep import PRESETS, presets
+from bench.runner.spec import BUDGET, RunSpec, SpecError, TrainConfig, remember_widths
 from bench.runner.validate import quote
 from bench.tune.stored import ALGORITHMS, LR_RANGE
 
-PRESETS = Path(__file__).parent / "presets"
 KEYS = ("name", "description", "seeds", "train", "tasks", "models", "overrides", "hp", "ladder", "param_budget",
         "tune")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # a sweep's name is its results folder
@@ -31,10 +31,6 @@ class Sweep:
     tuned: bool = False  # ``hp: tuned``: each model's settings from ``bench tune`` (see ``with_tuned``)
     ladder: bool = False  # ``ladder: true``: climb each task's lengths per model (see ``bench.sweep.ladder``)
     tune: dict | None = None  # ``tune:``: how ``bench tune --from`` tunes this sweep's models (``_tune_section``)
-
-
-def presets() -> list[str]:
-    return sorted(p.stem for p in PRESETS.glob("*.yaml"))
 
 
 def locate(name_or_path: str) -> Path:
@@ -61,8 +57,9 @@ class _UniqueKeys(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def load(name_or_path: str) -> Sweep:
-    """Read and validate a sweep; any problem is one SpecError line naming the file and the key."""
+def load(name_or_path: str, results: Path | str | None = None) -> Sweep:
+    """Read and validate a sweep; any problem is one SpecError line naming the file and the key. With ``results``,
+    the widths its stored records were sized to are reused (``spec.remember_widths``) instead of sized again."""
     path = locate(name_or_path)
     try:
         data = yaml.load(path.read_text(), Loader=_UniqueKeys)
@@ -72,6 +69,10 @@ def load(name_or_path: str) -> Sweep:
         raise SpecError(f"{path}: not valid YAML ({where}{getattr(e, 'problem', None) or e})") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(f"{path}: cannot read ({e})") from None
+    if results is not None and isinstance(data, dict) and isinstance(data.get("name", path.stem), str):
+        folder = Path(results) / data.get("name", path.stem)
+        if NAME.match(folder.name) and folder.is_dir():
+            remember_widths(record.load(results, folder.name)[0])
     try:
         return expand(data, default_name=path.stem)
     except (ValueError, TypeError) as e:
@@ -116,7 +117,7 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
         for task_point, model in itertools.product(points, model_grid):
             for model_point, config, seed in itertools.product(model_points[model], configs[model], seeds):
                 spec = RunSpec(task, model, task_point, model_point, config, seed, name)
-                spec.resolved()  # validates
+                spec.resolved(size=False)  # validates; widths are sized for the runs that run (``check_sizes``)
                 specs.setdefault(spec.run_id, spec)  # the same point listed twice is one run
     if data.get("hp", "defaults") not in ("defaults", "tuned"):
         raise SpecError(f"hp: expected defaults or tuned, got {data['hp']!r}")
@@ -262,7 +263,6 @@ class Planned:
 
 def plan(sweep: Sweep, results: Path | str) -> list[Planned]:
     """Each spec with the status of its stored record and the reasons that record is stale, if any."""
-    from bench.runner import record
     from bench.runner.spec import stale
 
     stored = {r["run_id"]: r for r in record.load(results, sweep.name)[0]}
@@ -290,7 +290,6 @@ def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", worker
 
     A ladder sweep runs in rounds, each the next rung of every climb still going (``bench.sweep.ladder``).
     ``show(record)`` is the text after each finished run's label (default: its score, or its error)."""
-    from bench.runner import record
     from bench.sweep import executors, jobs
     from bench.sweep.progress import Progress
 
@@ -310,6 +309,7 @@ def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", worker
         todo = _next_rungs(sweep, results, done, retry_failed, rerun_stale)
     try:
         while todo:
+            check_sizes(todo)
             for rec in executors.EXECUTORS[executor](todo, workers=workers, timeout=timeout, plugins=plugins,
                                                      on_start=lambda s: progress.started(s.run_id, s.label()),
                                                      **options):
@@ -324,9 +324,15 @@ def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", worker
     return counts
 
 
+def check_sizes(specs: list[RunSpec]) -> None:
+    """Size the width of every budgeted run about to run, so that a budget no width meets is one error before they
+    train (a ladder's rungs above where its climbs stop are never sized)."""
+    for spec in specs:
+        spec.resolved()
+
+
 def _next_rungs(sweep: Sweep, results, done: set[str], retry_failed: bool, rerun_stale: bool) -> list[RunSpec]:
     """The next round of a ladder sweep: each climb's next rung, less what this invocation already ran."""
-    from bench.runner import record
     from bench.sweep import ladder
 
     records = {r["run_id"]: r for r in record.load(results, sweep.name)[0]}
