@@ -12,13 +12,13 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
 
-__all__ = ["RunSpec", "SpecError", "TrainConfig", "run"]
+__all__ = ["RunSpec", "SpecError", "TrainConfig", "load_model", "run"]
 
 
 def __getattr__(name):
-    if name == "run":
-        from bench.runner.run import run
-        return run
+    if name in ("run", "load_model"):
+        from bench.runner import run
+        return getattr(run, name)
     if name in ("RunSpec", "SpecError", "TrainConfig"):
         from bench.runner import spec
         return getattr(spec, name)

@@ -154,18 +154,31 @@ def check_tbptt(name: str, tbptt: int | None) -> None:
 
 
 def forward_flops(name: str, signature, batch: int, **hp) -> float | None:
-    """Analytic FLOPs of one forward pass of the whole model: mixer plus readout (the embedding is a lookup)."""
+    """Analytic FLOPs of one forward pass of the whole model, summed over batch and time: mixer plus readout (the
+    embedding is a lookup). The entry's ``flops`` gets every hyperparameter and, if it takes it, ``per_step``."""
     model = entry(name)
     if model.flops is None:
         return None
-    mixer, width = model.flops(batch, signature.length, heads.mixer_width(signature), **{**model.defaults, **hp})
+    mixer, width = model.flops(batch, signature.length, heads.mixer_width(signature),
+                               **_formula_keywords(model.flops, {**model.defaults, **hp}, signature))
     return float(mixer + heads.readout_flops(signature, batch, width))
 
 
 def state_size(name: str, signature, **hp) -> int | None:
     """Floats of state the model carries per sequence at the signature's length (null if not declared)."""
     model = entry(name)
-    return None if model.state is None else int(model.state(signature.length, **{**model.defaults, **hp}))
+    if model.state is None:
+        return None
+    return int(model.state(signature.length, **_formula_keywords(model.state, {**model.defaults, **hp}, signature)))
+
+
+def _formula_keywords(formula: Callable, hp: dict, signature) -> dict:
+    """``hp``, plus ``per_step`` (whether the task reads every step's output) where ``formula`` accepts it: a
+    mixer that computes only its last step when ``per_step`` is False can count only that."""
+    parameters = inspect.signature(formula).parameters
+    if "per_step" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return {**hp, "per_step": heads.is_per_step(signature)}
+    return hp
 
 
 def recurrent_flops(batch: int, length: int, width: int, units: int, layers: int, gates: int) -> tuple[float, int]:

@@ -71,24 +71,57 @@ def test_example_plugin_adds_a_model_without_touching_our_code(tmp_path, capsys)
     assert record["state_size"] == 16 and record["flops_per_step"] > 0
 
 
-def test_save_model_writes_a_keras_file_that_reloads_to_the_same_predictions(tmp_path, capsys):
-    import keras
-    import numpy as np
+PLUGIN_WITH_A_LAYER = '''
+import keras
+from models import register
 
-    import tasks
-    from bench.runner import optim  # noqa: F401  (registers NormAdam, the saved optimizer)
 
-    argv = ["run", "--task", "adding", "--model", "lstm", "--length", "6", "--steps", "4", "--eval-every", "2",
-            "--hp", "units=4", "--train", "gradient_flow=false", "--results", str(tmp_path), "--save-model"]
-    assert cli.main(argv) == 0
+@keras.saving.register_keras_serializable(package="test_plugin")
+class Scale(keras.layers.Layer):
+    def build(self, shape):
+        self.w = self.add_weight(shape=(shape[-1],), initializer="ones")
+
+    def call(self, x):
+        return x * self.w
+
+
+@register("scaled_gru", family="recurrent", width="units")
+def scaled_gru(x, *, units: int = 4):
+    """A GRU whose outputs pass through a custom layer of the plugin's."""
+    return Scale()(keras.layers.GRU(units, return_sequences=True)(x))
+'''
+
+LOAD = """
+import json, sys
+import keras, tasks
+import bench
+model = bench.load_model(sys.argv[1], plugins=[sys.argv[2]])
+task = tasks.create("adding", length=6)
+x, y = task.generate("test", int(sys.argv[3]), seed=0)
+print(json.dumps(task.evaluate(y, keras.ops.convert_to_numpy(model.predict_on_batch(x)))))
+"""
+
+
+def test_a_saved_plugin_model_reloads_with_one_call_in_a_fresh_process(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    plugin = tmp_path / "scaled.py"
+    plugin.write_text(PLUGIN_WITH_A_LAYER)
+    argv = ["run", "--plugin", str(plugin), "--task", "adding", "--model", "scaled_gru", "--length", "6", "--steps",
+            "4", "--eval-every", "2", "--train", "gradient_flow=false", "--results", str(tmp_path), "--save-model"]
+    try:
+        assert cli.main(argv) == 0
+    finally:
+        import models
+        models.registry._MODELS.pop("scaled_gru", None)
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     rec = json.loads(open(summary["record"]).read())
-    assert rec["status"] == "ok" and rec["model_file"] == f"{rec['run_id']}.keras"
-    model = keras.saving.load_model(tmp_path / "adhoc" / rec["model_file"])
-    task = tasks.create("adding", length=6)
-    x, y = task.generate("test", rec["train"]["test_size"], seed=0)  # the test set the record was scored on
-    value = task.evaluate(y, keras.ops.convert_to_numpy(model.predict_on_batch(x)))
-    np.testing.assert_allclose(value, rec["metrics"]["value"], rtol=1e-4)
+    assert rec["status"] == "ok" and summary["model_file"].endswith(".keras")
+    done = subprocess.run([sys.executable, "-c", LOAD, summary["model_file"], str(plugin), str(rec["train"]["test_size"])],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == pytest.approx(rec["metrics"]["value"], rel=1e-4)
 
 
 def test_the_model_catalogue_that_bench_list_reads_is_current():

@@ -76,3 +76,19 @@ def test_model_saves_and_loads(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     x, _ = task.generate("val", 3)
     np.testing.assert_allclose(np.asarray(model(x)), np.asarray(loaded(x)), atol=1e-5)
+
+
+def test_flops_and_state_formulas_are_told_whether_the_task_reads_every_step():
+    """A mixer that computes only its last step when ``per_step`` is False can count only that."""
+    told = []
+    flops = lambda batch, length, width, *, units, per_step: (told.append(per_step) or (length if per_step else 1), units)  # noqa: E731
+    state = lambda length, *, units, **hp: told.append(hp["per_step"]) or units  # noqa: E731
+    models.register("per_step_probe", width="units", flops=flops, state=state)(lambda x, *, units=4: x)
+    try:
+        per_step, final = tasks.create("copy", length=5).signature, tasks.create("adding", length=5).signature
+        readout = models.heads.readout_flops(per_step, 2, 4)
+        assert models.forward_flops("per_step_probe", per_step, 2) == per_step.length + readout
+        assert models.forward_flops("per_step_probe", final, 2) == 1 + models.heads.readout_flops(final, 2, 4)
+        assert models.state_size("per_step_probe", final) == 4 and told == [True, False, False]
+    finally:
+        models.registry._MODELS.pop("per_step_probe")

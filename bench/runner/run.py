@@ -17,8 +17,7 @@ from bench.runner.train import compile_model, fit, predict, resolve_jit, set_see
 def run(spec: RunSpec, save_model: str | Path | None = None) -> dict:
     """Train and score ``spec``; return its record (not written: ``record.write`` stores it). Never raises for a
     bad run: the record's ``status`` says how it ended (ok, diverged, oom, failed). With ``save_model``, the
-    trained model is saved there as a ``.keras`` file (loadable with ``keras.saving.load_model`` once any plugin
-    is imported)."""
+    trained model is saved there as a ``.keras`` file (``load_model`` reads it back)."""
     from bench import plugins
 
     resolved = spec.resolved()
@@ -90,6 +89,19 @@ def _train_and_score(spec: Resolved, save_model=None) -> dict:
     if train.test_lengths:
         out["metrics"]["extrapolation"] = _extrapolation(task, model, spec)
     return out
+
+
+def load_model(path: str | Path, plugins=()):
+    """A model saved by ``bench run --save-model`` (or a sweep's), compiled as it trained: the optimizer and every
+    built-in layer are registered here, and ``plugins`` (files or modules, as ``--plugin`` takes them) are imported
+    first so that their layers are too."""
+    import keras
+
+    from bench import plugins as loader
+    from bench.runner import optim  # noqa: F401  (registers the optimizer the model was saved with)
+
+    loader.load(plugins)
+    return keras.saving.load_model(path)
 
 
 def _save(model, path: Path) -> str:
