@@ -431,6 +431,33 @@ def _tune_sweep(args) -> int:
     return max(codes)
 
 
+def cmd_check(args) -> int:
+    """``bench check``: the conformance check of the built-in models, on every installed backend, for a plugin's
+    models (or ``--model``): one line per check, exit 2 at the first failure, with its cause."""
+    import models
+    from bench import plugins
+    from bench.runner import conformance
+
+    builtin = set(models.list_models())
+    plugins.load(args.plugin)
+    names = ([m.strip() for m in args.model.split(",") if m.strip()] if args.model
+             else sorted(set(models.list_models()) - builtin))
+    if not names:
+        raise UsageError("bench check needs --plugin FILE (its models are checked) or --model NAME")
+    for name in names:
+        models.entry(name)  # an unknown name is one line, before any check
+    backends = conformance.installed_backends()
+    for backend in backends:
+        for result in conformance.on_backend(backend, names, plugins.resolve(args.plugin)):
+            if "error" in result:
+                print(f"FAIL {backend:10s} {result['model'] or ''}: {result['error']}", flush=True)
+                return 2
+            if "line" in result:
+                print(f"ok   {backend:10s} {result['model']}: {result['line']}", flush=True)
+    print(f"{len(names)} model(s) pass every check on {', '.join(backends)}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark LSTM against its alternatives.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -549,6 +576,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="import a Python file or module first, so the models and tasks it registers exist")
     t.set_defaults(fn=cmd_tune)
+
+    c = sub.add_parser("check", help="check a plugin's models as the test suite checks the built-in ones: build "
+                                     "for each task type, train in graph mode on every backend, save and reload")
+    c.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE", help="the models' file or module")
+    c.add_argument("--model", help="check these models (comma-separated) instead of every model the plugin adds")
+    c.set_defaults(fn=cmd_check)
 
     rep = sub.add_parser("report", help="figures and tables of a sweep's records")
     rep.add_argument("sweep")
