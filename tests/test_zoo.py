@@ -102,7 +102,7 @@ def _input_gradient(layer, x):
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
 def test_min_rnn_parallel_scan_matches_the_sequential_recurrence(kind):
-    x = np.random.default_rng(2).standard_normal((3, 200, 4)).astype("float32")  # past T=130 (see FACTS.md)
+    x = np.random.default_rng(2).standard_normal((3, 200, 4)).astype("float32")  # past T=130, where a cumulative sum of log gates overflows float32
     parallel, sequential = MinRNN(8, kind), MinRNN(8, kind, parallel=False)
     parallel(x), sequential(x)
     sequential.set_weights(parallel.get_weights())

@@ -21,8 +21,8 @@ from bench.tune.stored import TIE
 CAPTION_TRIALS = ("Best validation score so far against trials, per model (0: memoryless baseline, 1: perfect).",
                   "Every model gets the same trials and steps per trial; a curve still rising wants more trials.")
 CAPTION_LR = ("Validation score of every trial against its learning rate (log), per model.",
-              "The learning rate alone can decide whether a model solves a task (FACTS.md: LSTM adding, "
-              "Transformer recall).")
+              "The learning rate alone can decide whether a model solves a task (the README's defaults: a plain "
+              "Keras LSTM on adding at 1e-3 against 3e-3).")
 
 
 def _order(trial) -> tuple:

@@ -39,7 +39,7 @@ class TrainConfig:
 
     steps: int = 1000  # most optimiser steps
     batch_size: int = 64
-    lr: float = 3e-3  # FACTS.md: 3e-3 lets an LSTM solve adding at T>=50, 1e-3 does not
+    lr: float = 3e-3  # 3e-3 lets an LSTM solve adding at T>=50, 1e-3 does not (README: defaults)
     clipnorm: float | None = 1.0  # Keras clipnorm: each gradient tensor clipped to this norm; None: off
     eval_every: int = 100  # steps between validations
     val_size: int = 512

@@ -10,7 +10,7 @@ from pathlib import Path
 import tasks
 
 TIE = 0.005  # trials within this validation score of a search's best tie; the one that solved in fewest steps wins
-LR_RANGE = (1e-4, 3e-2)  # log-uniform; FACTS.md: 1e-3 vs 3e-3 decides LSTM adding and Transformer recall
+LR_RANGE = (1e-4, 3e-2)  # log-uniform; 1e-3 vs 3e-3 decides LSTM adding (README: defaults)
 ALGORITHMS = ("random", "bayesian", "grid")
 
 
