@@ -297,9 +297,10 @@ def cmd_export(args) -> int:
 
 def cmd_report(args) -> int:
     from bench import report
+    from bench.report import html
 
     writable_folder(args.out, "--out")
-    folder = report.build(args.sweep, args.results, args.out)
+    folder = (html.build if args.html else report.build)(args.sweep, args.results, args.out)
     print((folder / "index.md").read_text())
     print(f"report written to {folder}/")
     return 0
@@ -580,6 +581,8 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("sweep")
     rep.add_argument("--results", default="results")
     rep.add_argument("--out", default="reports")
+    rep.add_argument("--html", action="store_true",
+                     help="also index.html: one self-contained page, tables sortable, headline cells linked to curves")
     rep.set_defaults(fn=cmd_report)
     return p
 
