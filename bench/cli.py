@@ -295,6 +295,15 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from bench.report import compare
+
+    writable_folder(args.out, "--out")
+    folder, summary = compare.build(args.a, args.b, args.results, args.out)
+    print(f"{summary} Report written to {folder}/index.md")
+    return 0
+
+
 def cmd_report(args) -> int:
     from bench import report
     from bench.report import html
@@ -584,6 +593,13 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--html", action="store_true",
                      help="also index.html: one self-contained page, tables sortable, headline cells linked to curves")
     rep.set_defaults(fn=cmd_report)
+
+    cmp = sub.add_parser("compare", help="two sweeps side by side: headline tables, score differences vs seed noise")
+    cmp.add_argument("a", metavar="A")
+    cmp.add_argument("b", metavar="B")
+    cmp.add_argument("--results", default="results")
+    cmp.add_argument("--out", default="reports", help="the report goes to OUT/compare-A-vs-B/")
+    cmp.set_defaults(fn=cmd_compare)
     return p
 
 
