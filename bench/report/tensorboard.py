@@ -39,13 +39,14 @@ def export(sweep: str, results: Path | str = "results", out: Path | str = "tenso
     folder = Path(out) / sweep
     rows = run_table(records).set_index("run_id", drop=False)
     params = {str(r.get("run_id")): hparams(rows.loc[str(r.get("run_id"))]) for r in records}
-    names = sorted({k for p in params.values() for k in p})
+    seen = {k for p in params.values() for k in p}
+    names = [k for k in IDENTITY if k in seen] + sorted(seen - set(IDENTITY))  # TensorBoard shows the first ones
     _write(folder, [_event(summary=hp.hparams_config_pb([hp.HParam(n) for n in names],
                                                          [hp.Metric(tag) for tag in FINAL.values()]))])
     for r in records:
         run_id = str(r.get("run_id"))
-        _write(folder / run_name(rows.loc[run_id]), [_event(summary=hp.hparams_pb(params[run_id], trial_id=run_id)),
-                                                      *scalars(r, rows.loc[run_id])])
+        name = run_name(rows.loc[run_id])
+        _write(folder / name, [_event(summary=hp.hparams_pb(params[run_id], trial_id=name)), *scalars(r, rows.loc[run_id])])
     return folder, len(records)
 
 
