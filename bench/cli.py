@@ -258,22 +258,47 @@ def require_records(results: str, sweep: str) -> None:
 
 def cmd_results(args) -> int:
     require_records(args.results, args.sweep)
+    from bench.report import query
     from bench.sweep import store
 
-    table, skipped = store.table(args.results, args.sweep)
-    for line in skipped:
-        print(f"bench results: skipped {line}", file=sys.stderr)
-    if table.empty:
-        raise UsageError(f"no run records in {os.path.join(args.results, args.sweep)}")
     if args.format == "parquet" and not args.out:
         raise UsageError("--format parquet needs --out FILE")
     if args.out:
         writable_file(args.out, "--out")
-    text = store.export(table, args.format, args.out)
+    try:
+        table, skipped = query.table(args.sweep, args.results, where=args.where, sort=args.sort,
+                                     columns=args.columns, history=args.history)
+    except query.QueryError as e:
+        raise UsageError(str(e)) from None
+    for line in skipped:
+        print(f"bench results: skipped {line}", file=sys.stderr)
+    shown = table.columns if args.columns else query.default_columns(table, args.history)
+    text = store.export(table, args.format, args.out, shown)
     if text is not None:
         print(text)
     else:
         print(f"{len(table)} runs x {len(table.columns)} columns written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args) -> int:
+    require_records(args.results, args.sweep)
+    from bench.report import tensorboard
+
+    writable_folder(args.out, "--out")
+    folder, runs = tensorboard.export(args.sweep, args.results, args.out)
+    print(f"{runs} TensorBoard runs written to {folder}/; view them with: tensorboard --logdir {folder}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    for sweep in (args.a, args.b):
+        require_records(args.results, sweep)
+    from bench.report import compare
+
+    writable_folder(args.out, "--out")
+    folder, summary = compare.build(args.a, args.b, args.results, args.out)
+    print(f"{summary} Report written to {folder}/index.md")
     return 0
 
 
@@ -282,13 +307,15 @@ def cmd_report(args) -> int:
     from collections import Counter
 
     from bench import report
+    from bench.report import html
     from bench.runner import record
 
     writable_folder(args.out, "--out")
-    folder = report.build(args.sweep, args.results, args.out)
+    folder = (html.build if args.html else report.build)(args.sweep, args.results, args.out)
     statuses = Counter(str(r.get("status")) for r in record.load(args.results, args.sweep)[0])
     figures = len(list(folder.glob("*.png")))
-    print(f"report written to {folder / 'index.md'}: {sum(statuses.values())} records ("
+    written = "index.md and index.html" if args.html else "index.md"
+    print(f"report written to {folder}/ ({written}): {sum(statuses.values())} records ("
           + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) + f"), {figures} figures")
     return 0
 
@@ -517,7 +544,21 @@ def parser() -> argparse.ArgumentParser:
     res.add_argument("--results", default="results")
     res.add_argument("--format", choices=["table", "csv", "parquet"], default="table")
     res.add_argument("--out", metavar="FILE", help="write here instead of printing (parquet needs it)")
+    res.add_argument("--where", nargs="+", action="extend", default=[], metavar="COND",
+                     help="keep rows where COLUMN OP VALUE holds (OP: = != > >= < <=; a,b after = is a set), "
+                          "e.g. model=lstm 'dependency>=20' status=ok")
+    res.add_argument("--sort", default="", metavar="COLS", help="sort by these columns (-COL: descending)")
+    res.add_argument("--columns", default="", metavar="COLS",
+                     help="columns to show, comma-separated (a dotted column by its last part: score, units, lr)")
+    res.add_argument("--history", action="store_true", help="one row per evaluation (step, val, loss …) instead")
     res.set_defaults(fn=cmd_results)
+
+    ex = sub.add_parser("export", help="a sweep's records for another tool: TensorBoard runs (no retraining)")
+    ex.add_argument("sweep")
+    ex.add_argument("--to", choices=["tensorboard"], required=True)
+    ex.add_argument("--results", default="results")
+    ex.add_argument("--out", default="tensorboard", help="runs go to OUT/SWEEP/ (tensorboard --logdir OUT/SWEEP)")
+    ex.set_defaults(fn=cmd_export)
 
     sp = sub.add_parser("speed", help="time forward and forward+backward steps per model, width, batch and length")
     sp.add_argument("--models", default="lstm,gru,transformer")
@@ -587,7 +628,16 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("sweep")
     rep.add_argument("--results", default="results")
     rep.add_argument("--out", default="reports")
+    rep.add_argument("--html", action="store_true",
+                     help="also index.html: one self-contained page, tables sortable, headline cells linked to curves")
     rep.set_defaults(fn=cmd_report)
+
+    cmp = sub.add_parser("compare", help="two sweeps side by side: headline tables, score differences vs seed noise")
+    cmp.add_argument("a", metavar="A")
+    cmp.add_argument("b", metavar="B")
+    cmp.add_argument("--results", default="results")
+    cmp.add_argument("--out", default="reports", help="the report goes to OUT/compare-A-vs-B/")
+    cmp.set_defaults(fn=cmd_compare)
     return p
 
 

@@ -110,9 +110,11 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
                        ("Mean test score over all lengths and seeds against mean training seconds per run, a "
                         "point per model.", "Line: the Pareto front (no other model is both cheaper and better)."),
                        tables.markdown(tables.cost_table(points)), note)
-        out += figures.section("8. Learning curves", figures.learning_curves(hist, tasks, colours, folder),
-                       ("Validation score against training step, mean over seeds, at the longest dependency "
-                        "some model solved.", "Curves end where runs stopped: solved, out of steps or of time."),
+        out += figures.section("8. Learning curves", figures.learning_curves(hist, best, colours, folder),
+                       ("Validation score against training step, a line per seed, a panel per model, at the "
+                        "dependency that separates models most (the widest spread of mean scores).",
+                        "Curves end where runs stopped: solved, out of steps or of time; one still rising at the "
+                        "panel's right edge was still learning at its budget. Table: every dependency."),
                        tables.markdown(tables.learning_table(hist)), note)
         ext = extrapolation_frame(best)
         out += figures.section("9. Length extrapolation", figures.extrapolation(ext, colours, folder),

@@ -287,27 +287,53 @@ def accuracy_vs_cost(points, tasks, colours, folder) -> list[str]:
     return save(fig, folder, "accuracy_vs_cost")
 
 
-def learning_points(hist: pd.DataFrame) -> pd.DataFrame:
-    """Per task, the curves at the longest dependency some model solved (else the shortest dependency)."""
-    if hist.empty:
-        return hist
-    reached = hist[hist.val_score >= 0.9].groupby("task")["dependency"].max()
-    shortest = hist.groupby("task")["dependency"].min()
-    chosen = reached.combine_first(shortest).rename("dependency").reset_index()
-    return hist.merge(chosen, on=["task", "dependency"])
+def separating(best: pd.DataFrame) -> pd.DataFrame:
+    """Per task, the dependency that separates models most: the widest spread (standard deviation) of the
+    models' mean test scores, among dependencies with two models or more (the longest on a tie); one model
+    alone: its shortest dependency. Columns task, dependency."""
+    ok = best[(best.status == "ok") & best.score.notna() & best.dependency.notna()]
+    if ok.empty:
+        return pd.DataFrame(columns=["task", "dependency"])
+    means = ok.groupby(["task", "dependency", "variant"])["score"].mean().reset_index()
+    spread = means.groupby(["task", "dependency"])["score"].agg(lambda s: s.std(ddof=0) if len(s) > 1 else -1.0)
+    spread = spread.rename("spread").reset_index()
+    chosen = spread.sort_values(["task", "spread", "dependency"]).groupby("task").tail(1)
+    shortest = chosen.task.map(spread.groupby("task").dependency.min())
+    chosen["dependency"] = chosen.dependency.where(chosen.spread >= 0, shortest)  # one model only: the shortest
+    return chosen[["task", "dependency"]].reset_index(drop=True)
 
 
-def learning_curves(hist, tasks, colours, folder) -> list[str]:
-    chosen = learning_points(hist)
-    fig, axes = grid([0], tasks)
-    for ax, task in zip(axes[0], tasks):
-        data = chosen[chosen.task == task] if len(chosen) else chosen
-        ax.set_title(f"{task}, dependency {_whole(data.dependency.iloc[0])}" if len(data) else task)
-        if _lines(ax, data, "step", "val_score", colours):
-            ax.axhline(0.0, color="0.3", linestyle="--", linewidth=1, label="memoryless baseline")
-            ax.set_xlabel("training step")
-            ax.set_ylabel("validation score")
-    _legend(fig, axes, colours, chosen.variant if len(chosen) else [])
+CURVE_COLUMNS = 8  # learning-curve panels per row
+SEED_STYLES = ["-", "--", ":", "-."]
+
+
+def learning_curves(hist, best, colours, folder) -> list[str]:
+    """Validation score against step, a line per seed, a panel per model, at each task's ``separating``
+    dependency: a curve still rising at its right end was still learning when its budget ran out."""
+    chosen = hist.merge(separating(best), on=["task", "dependency"]) if len(hist) else hist
+    rows = []  # each task starts a row of panels
+    for task in sorted(chosen.task.unique()) if len(chosen) else []:
+        variants = sorted(chosen.variant[chosen.task == task].unique())
+        rows += [[(task, v) for v in variants[i:i + CURVE_COLUMNS]] for i in range(0, len(variants), CURVE_COLUMNS)]
+    columns = CURVE_COLUMNS if rows else 1
+    fig, axes = plt.subplots(max(len(rows), 1), columns, squeeze=False, sharey=True,
+                             figsize=(2.3 * columns, 1.9 * max(len(rows), 1)))
+    for ax in axes.flat:
+        ax.set_visible(not rows)
+    if not rows:
+        no_data(axes[0, 0])
+    for ax, (task, variant) in ((axes[i, j], panel) for i, row in enumerate(rows) for j, panel in enumerate(row)):
+        data = chosen[(chosen.task == task) & (chosen.variant == variant)]
+        ax.set_visible(True)
+        ax.set_title(f"{task} {_whole(data.dependency.iloc[0])}: {variant}", fontsize=8)
+        for i, (seed, curve) in enumerate(data.sort_values("step").groupby("seed", sort=True)):
+            ax.plot(curve.step, curve.val_score.clip(-0.5, 1.05), color=colours.get(variant, "0.5"), linewidth=1.2,
+                    marker="o", markersize=2.5, linestyle=SEED_STYLES[i % len(SEED_STYLES)], label=f"seed {_whole(seed)}")
+        ax.axhline(0.0, color="0.3", linestyle="--", linewidth=0.8)
+        ax.set_xlim(0, chosen.step[chosen.task == task].max())
+        ax.set_ylim(-0.55, 1.1)
+        ax.tick_params(labelsize=7)
+    _legend(fig, axes, colours, [])
     return save(fig, folder, "learning_curves")
 
 

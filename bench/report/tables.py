@@ -202,15 +202,33 @@ def cost_table(points: pd.DataFrame) -> pd.DataFrame:
     return out.set_index(["task", "model"]).sort_index()
 
 
+CLIMBING = 0.05  # a rise in validation score over the last fifth of a run's steps that counts as still learning
+
+
+def climbing(curve: pd.DataFrame, budget: float) -> bool:
+    """Whether one seed's curve (step, val_score) ran to ``budget`` steps and rose by more than ``CLIMBING``
+    over its last fifth: more steps would likely have helped."""
+    curve = curve.dropna(subset=["val_score"]).sort_values("step")
+    if curve.empty or curve.step.iloc[-1] < budget:
+        return False
+    before = curve[curve.step <= 0.8 * curve.step.iloc[-1]]
+    return bool(len(before) and curve.val_score.iloc[-1] - before.val_score.iloc[-1] > CLIMBING)
+
+
 def learning_table(hist: pd.DataFrame) -> pd.DataFrame:
-    """Per (task, dependency, variant): mean validation score at the last evaluation, and steps trained."""
+    """Per (task, dependency, variant): mean validation score at the last evaluation, steps trained, and how many
+    seeds were still climbing when the point's longest run ended (``climbing``)."""
     if hist.empty:
         return pd.DataFrame()
     last = hist.sort_values("step").groupby(["task", "dependency", "variant", "seed"]).tail(1)
+    budgets = hist.groupby(["task", "dependency"]).step.max()
     rows = {}
     for (task, dep, variant), g in last.groupby(["task", "dependency", "variant"]):
+        curves = hist[(hist.task == task) & (hist.dependency == dep) & (hist.variant == variant)]
+        rising = sum(climbing(c, budgets[task, dep]) for _, c in curves.groupby("seed"))
         rows[(task, _int(dep), variant)] = {"final val score": _mean_ci_text(g.val_score),
-                                            "steps (median)": _int(g.step.median())}
+                                            "steps (median)": _int(g.step.median()),
+                                            "still climbing": f"{rising}/{len(g)}"}
     table = pd.DataFrame.from_dict(rows, orient="index").sort_index()
     table.index.names = ["task", "dependency", "model"]
     return table

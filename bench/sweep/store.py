@@ -36,15 +36,15 @@ def table(results: Path | str, sweep: str) -> tuple[pd.DataFrame, list[str]]:
     return flatten(records), skipped
 
 
-def export(frame: pd.DataFrame, fmt: str, out: Path | str | None = None) -> str | None:
-    """Write ``frame`` as csv or parquet to ``out``; without ``out`` return csv, or the table's main columns."""
+def export(frame: pd.DataFrame, fmt: str, out: Path | str | None = None, shown=SHOWN) -> str | None:
+    """Write ``frame`` as csv or parquet to ``out``; without ``out`` return csv, or the table's ``shown`` columns."""
     if fmt == "parquet":
         frame.to_parquet(out, index=False)
         return None
     if fmt == "csv":
         text = frame.to_csv(index=False)
     else:
-        text = frame[[c for c in SHOWN if c in frame.columns]].to_string(index=False)
+        text = frame[[c for c in shown if c in frame.columns]].to_string(index=False)
     if out is None:
         return text
     Path(out).write_text(text)
