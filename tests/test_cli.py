@@ -155,3 +155,13 @@ def test_bench_check_stops_at_a_plugins_first_failing_check_with_its_cause(tmp_p
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0].startswith("ok   tensorflow wrong_width: build for copy: output (8, 26, 9)")
     assert out[-1] == "FAIL tensorflow wrong_width: flops: declares output width 16; the mixer returns 8"
+
+
+def test_the_readmes_plugin_snippet_is_the_example_file():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("### Adding a model"):]
+    snippet = section[section.index("```python\n") + 10:section.index("\n```")]
+    assert snippet in (root / "examples" / "lstm_no_forget_bias.py").read_text()
