@@ -134,24 +134,32 @@ class SLSTMCell(keras.layers.Layer):
     Recurrent weights are block-diagonal over ``heads`` (the paper's heads: memory mixing within a head only).
     Gate pre-activations are laid out input, forget, cell, output; the forget bias starts at 3…6 across units
     (a linspace, as NX-AI initialises mLSTM's forget gate), so the cell remembers by default.
+
+    ``projected=True`` is the cell of NX-AI's sLSTM layer (``blocks/slstm/cell.py``): its input is already the 4·H
+    gate pre-activations (the layer's head-wise projections made them), so it has no input kernel; the recurrent
+    kernel starts at zero and the forget bias per head at ``5 − 12·(j / (d − 1))^(0.3 + 1.3·block_index / (blocks
+    − 1))`` over the head's units j (``powerlaw_blockdependent``: from 5 down to −7, a spread of memory lengths).
     """
 
-    def __init__(self, units: int, heads: int = 4, **kwargs):
+    def __init__(self, units: int, heads: int = 4, projected: bool = False, block_index: int = 0, blocks: int = 1,
+                 **kwargs):
         super().__init__(**kwargs)
         self.units, self.heads = units, heads
+        self.projected, self.block_index, self.blocks = projected, block_index, blocks
         self.state_size = [units] * 4  # h, c, n, m
         self.output_size = units
 
     def build(self, input_shape):
         h, nh = self.units, self.heads
         dh = h // nh
-        self.kernel = self.add_weight((input_shape[-1], 4 * h), "glorot_uniform", name="kernel")
-        self.recurrent_kernel = self.add_weight((nh, dh, 4, dh), keras.initializers.RandomNormal(0, dh**-0.5),
-                                                name="recurrent_kernel")
+        if not self.projected:
+            self.kernel = self.add_weight((input_shape[-1], 4 * h), "glorot_uniform", name="kernel")
+        recurrent_init = "zeros" if self.projected else keras.initializers.RandomNormal(0, dh**-0.5)
+        self.recurrent_kernel = self.add_weight((nh, dh, 4, dh), recurrent_init, name="recurrent_kernel")
 
         def bias_init(shape, dtype=None):
             value = np.zeros(shape, dtype="float32")
-            value[h:2 * h] = np.linspace(3.0, 6.0, h)
+            value[h:2 * h] = np.tile(self._powerlaw(dh), nh) if self.projected else np.linspace(3.0, 6.0, h)
             return ops.convert_to_tensor(value, dtype=dtype)
 
         self.bias = self.add_weight((4 * h,), bias_init, name="bias")
@@ -164,7 +172,8 @@ class SLSTMCell(keras.layers.Layer):
         batch = ops.shape(x)[0]
         heads = ops.reshape(h, (batch, self.heads, self.units // self.heads))
         recurrent = ops.reshape(ops.einsum("bhd,hdge->bghe", heads, self.recurrent_kernel), (batch, 4 * self.units))
-        zi, zf, zz, zo = ops.split(ops.matmul(x, self.kernel) + recurrent + self.bias, 4, axis=-1)
+        projection = x if self.projected else ops.matmul(x, self.kernel)
+        zi, zf, zz, zo = ops.split(projection + recurrent + self.bias, 4, axis=-1)
         log_f_plus_m = ops.log_sigmoid(zf) + m
         m_new = ops.where(ops.equal(n, 0), zi, ops.maximum(zi, log_f_plus_m))
         i, f = ops.exp(zi - m_new), ops.exp(log_f_plus_m - m_new)
@@ -188,4 +197,11 @@ class SLSTMCell(keras.layers.Layer):
         return {k: np.stack(v, axis=1) for k, v in out.items()}
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "heads": self.heads}
+        return {**super().get_config(), "units": self.units, "heads": self.heads, "projected": self.projected,
+                "block_index": self.block_index, "blocks": self.blocks}
+
+    def _powerlaw(self, dh: int) -> np.ndarray:
+        """NX-AI's ``powerlaw_blockdependent`` forget-gate bias of one head of ``dh`` units."""
+        ratio = self.block_index / (self.blocks - 1) if self.blocks > 1 else 0.0
+        position = np.arange(dh) / (dh - 1) if dh > 1 else np.zeros(1)
+        return 5.0 - 12.0 * position ** (0.3 + 1.3 * ratio)

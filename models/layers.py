@@ -59,14 +59,18 @@ class SinusoidalPosition(keras.layers.Layer):
         return {**super().get_config(), "max_wavelength": self.max_wavelength}
 
 
-def residual_blocks(x, make_block: Callable, units: int, layers: int):
+def residual_blocks(x, make_block: Callable, units: int, layers: int, feedforward: Callable | None = None):
     """A pre-norm residual stack: project to ``units``, then ``x + block(LN(x))`` per layer, then a final LN.
 
-    The shape of xLSTM's and minGRU/minLSTM's stacks (and of our Transformer): the mixer inside each block changes.
+    The shape of xLSTM's, the state-space models' and minGRU/minLSTM's stacks (and of our Transformer): the mixer
+    inside each block changes. ``feedforward()``, if given, adds ``x + ff(LN(x))`` after each block (as xLSTM's
+    sLSTM blocks do).
     """
     x = keras.layers.Dense(units)(x)
     for _ in range(layers):
         x = x + make_block()(keras.layers.LayerNormalization(epsilon=1e-5)(x))
+        if feedforward is not None:
+            x = x + feedforward()(keras.layers.LayerNormalization(epsilon=1e-5)(x))
     return keras.layers.LayerNormalization(epsilon=1e-5)(x)
 
 
@@ -83,3 +87,47 @@ def linear_scan(a, b):
 
     _, h = ops.associative_scan(combine, (a, b), axis=1)
     return ops.reshape(h, (-1, *b.shape[1:]))
+
+
+def complex_linear_scan(a_re, a_im, b_re, b_im):
+    """``linear_scan`` for complex ``a`` and ``b`` held as real and imaginary parts (so every backend runs it): the
+    same pairs, composed with complex products. Returns ``(h_re, h_im)``, each ``(batch, time, width)``."""
+
+    def combine(first, second):
+        (ar1, ai1, br1, bi1), (ar2, ai2, br2, bi2) = first, second
+        return (ar1 * ar2 - ai1 * ai2, ar1 * ai2 + ai1 * ar2,
+                ar2 * br1 - ai2 * bi1 + br2, ar2 * bi1 + ai2 * br1 + bi2)
+
+    _, _, h_re, h_im = ops.associative_scan(combine, (a_re, a_im, b_re, b_im), axis=1)
+    return ops.reshape(h_re, (-1, *b_re.shape[1:])), ops.reshape(h_im, (-1, *b_im.shape[1:]))
+
+
+TORCH_LINEAR = keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform")  # PyTorch's default: U(±1/√fan_in)
+
+
+@keras.saving.register_keras_serializable(package="lstm_bench")
+class CausalConv(keras.layers.Layer):
+    """Depthwise causal convolution over time, ``(B, T, C) → (B, T, C)``: ``y_t = b + Σ_j w_j ⊙ x_{t−K+1+j}``, the
+    past zero-padded; the short convolution of xLSTM's layers and Mamba. Weights and bias start as PyTorch's
+    ``Conv1d`` starts them, U(±1/√K), as the authors' code leaves them.
+
+    >>> CausalConv(4)(keras.ops.zeros((2, 10, 3))).shape
+    (2, 10, 3)
+    """
+
+    def __init__(self, kernel_size: int = 4, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = kernel_size
+
+    def build(self, input_shape):
+        init = keras.initializers.RandomUniform(-self.kernel_size**-0.5, self.kernel_size**-0.5)
+        self.kernel = self.add_weight((self.kernel_size, input_shape[-1]), init, name="kernel")
+        self.bias = self.add_weight((input_shape[-1],), init, name="bias")
+
+    def call(self, x):
+        t, k = x.shape[1], self.kernel_size
+        padded = ops.pad(x, [[0, 0], [k - 1, 0], [0, 0]])
+        return sum(padded[:, j:j + t] * self.kernel[j] for j in range(k)) + self.bias
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size}
