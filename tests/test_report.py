@@ -19,7 +19,7 @@ def _templates():
     """One record per (task, model) written by the real runner (tiny budgets): every synthetic record below is
     one of these with its numbers set, so the report reads the fields where the runner puts them."""
     from bench.runner.run import run
-    from bench.runner.spec import RunSpec
+    from bench.core.spec import RunSpec
 
     tiny = {"steps": 12, "eval_every": 4, "val_size": 8, "test_size": 8}
     hp = {"rnn": {"units": 4}, "lstm": {"units": 4}, "transformer": {"d_model": 8, "heads": 2, "layers": 1}}
@@ -161,7 +161,7 @@ def test_real_datasets_get_their_metric_not_a_ladder():
     """A real dataset has no dependency to climb and no "solved": the report gives its test metric per model."""
     from bench.report.findings import findings
     from bench.runner.run import run
-    from bench.runner.spec import RunSpec
+    from bench.core.spec import RunSpec
 
     tiny = {"steps": 4, "eval_every": 2, "val_size": 8, "test_size": 8}
     template = run(RunSpec("japanese_vowels", "lstm", {}, {"units": 4}, tiny, 0, "synth"))

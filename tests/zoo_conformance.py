@@ -40,7 +40,7 @@ def check(name: str, task_names=TASKS, length: int = 6, batch: int = 8, steps: i
 
     import models
     import tasks
-    from bench.runner.spec import TrainConfig
+    from bench.core.spec import TrainConfig
     from bench.runner.train import compile_model, resolve_jit
 
     hp, out = tiny(name), {}
@@ -71,7 +71,7 @@ def check(name: str, task_names=TASKS, length: int = 6, batch: int = 8, steps: i
 
 
 def main(argv: list[str]) -> int:
-    from bench import plugins
+    from bench.core import plugins
 
     flags = {"--plugin", "--tasks"}
     plugin = [argv[i + 1] for i, a in enumerate(argv) if a == "--plugin"]
