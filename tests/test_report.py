@@ -250,10 +250,10 @@ def test_paper_preset_covers_tasks_lengths_models_and_seeds():
 
 def speed_record(model, length, *, peak_mib, step_ms, status="ok", units=64, batch=8):
     """A ``bench speed`` record from the real worker (a tiny configuration), with its numbers set."""
-    from bench.speed.timing import SpeedSpec
+    from bench.speed.timing import SpeedSpec, measure_one
 
     width = {"lstm": 64, "transformer": 64, "mingru": 64}[model]
-    r = SpeedSpec(model, width, 2, 8, min_steps=1, min_seconds=0, warmup=0, sweep="sp").execute()
+    r = measure_one(SpeedSpec(model, width, 2, 8, min_steps=1, min_seconds=0, warmup=0, sweep="sp"))
     assert r["status"] == "ok", r.get("error")
     r.update(run_id=f"{model}-{length}", units=units, batch=batch, length=length, status=status,
              error=None if status == "ok" else "out of memory", env={**r["env"], **ENV})

@@ -1,14 +1,16 @@
 """The registry of run kinds. A kind is a spec type and the function that runs one spec of it into a record; each
 kind registers both once, in the module that runs it (``train``: ``bench.runner.run``; ``speed``, ``plain_loop``,
-``overhead``: ``bench.speed``; ``trial``: ``bench.tune``). Executors, the worker and the store treat every kind
+``overhead``: ``bench.speed``). Executors, the worker and the store treat every kind
 alike: a spec has ``kind``, ``run_id``, ``to_dict``/``from_dict``, ``label()``, ``fields()`` (the record's
 description of it) and, where it has checks of its own, ``checks()`` (``bench.core.check``)."""
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable
+
+from bench.core.identity import digest
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,26 @@ class Kind:
     def module(self) -> str:
         """The module that registers the kind: a worker process imports it to run a spec of this kind."""
         return self.run.__module__
+
+
+class Measurement:
+    """What a measuring kind's spec (a dataclass with a ``sweep`` field, a ``kind`` and a ``request()``) shares:
+    its identity hashes the kind and the request, and it travels as ``to_dict()``, read back by ``from_dict``."""
+
+    @property
+    def run_id(self) -> str:
+        return digest({"kind": self.kind, **self.request()})
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **self.request(), "sweep": self.sweep}
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        """A spec from ``to_dict()`` or from a record (its ``request``, else its own fields)."""
+        asked = data.get("request") or data
+        names = {f.name: f for f in fields(cls)}
+        sweep = data.get("sweep", names.pop("sweep").default)
+        return cls(**{k: v for k, v in asked.items() if k in names}, sweep=sweep)
 
 
 _KINDS: dict[str, Kind] = {}

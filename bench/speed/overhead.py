@@ -11,7 +11,6 @@ import keras
 import numpy as np
 
 from bench.core import kinds
-from bench.core.identity import digest
 from bench.core.spec import asked
 
 
@@ -62,7 +61,7 @@ def _replace(config, **changes):
 
 
 @dataclass(frozen=True)
-class OverheadSpec:
+class OverheadSpec(kinds.Measurement):
     """One harness-vs-``model.fit`` comparison, a run of kind ``overhead``: run by the sweep executors in a fresh
     process, its record resumed like any other. Its identity hashes the fields set away from their defaults."""
 
@@ -79,18 +78,6 @@ class OverheadSpec:
     def request(self) -> dict:
         return {k: v for k, v in asked(self).items() if k != "sweep"}
 
-    @property
-    def run_id(self) -> str:
-        return digest({"kind": self.kind, **self.request()})
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, **self.request(), "sweep": self.sweep}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> OverheadSpec:
-        asked_for = data.get("request") or data
-        names = {f.name for f in fields(cls)} - {"sweep"}
-        return cls(**{k: v for k, v in asked_for.items() if k in names}, sweep=data.get("sweep", "overhead"))
 
     def fields(self) -> dict:
         return {"kind": self.kind, "run_id": self.run_id, "request": self.request(), **asdict(self)}

@@ -18,7 +18,6 @@ from typing import ClassVar
 import numpy as np
 
 from bench.core import kinds
-from bench.core.identity import digest
 
 TARGET_RATIO = 1.3  # issue 11: the harness's step within 1.3x of the plain loop's
 WARMUP_STEPS = 5
@@ -178,7 +177,7 @@ def compare(task_name: str, model_name: str, units: int, batch: int, length: int
 
 
 @dataclass(frozen=True)
-class PlainSpec:
+class PlainSpec(kinds.Measurement):
     """One harness-vs-plain-loop comparison, a run of kind ``plain_loop``: run by the sweep executors in a fresh
     process, its record resumed like any other. Its identity hashes every field (the sweep's name aside)."""
 
@@ -196,17 +195,6 @@ class PlainSpec:
     def request(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sweep"}
 
-    @property
-    def run_id(self) -> str:
-        return digest({"kind": self.kind, **self.request()})
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, **self.request(), "sweep": self.sweep}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PlainSpec:
-        names = {f.name for f in fields(cls)} - {"sweep"}
-        return cls(**{k: v for k, v in data.items() if k in names}, sweep=data.get("sweep", "plain-loop"))
 
     def fields(self) -> dict:
         return {"kind": self.kind, "run_id": self.run_id, "sweep": self.sweep, **self.request()}

@@ -13,12 +13,12 @@ from typing import ClassVar
 import numpy as np
 
 from bench.core import kinds
-from bench.core.identity import digest, sources
+from bench.core.identity import sources
 from bench.core.spec import asked
 
 
 @dataclass(frozen=True)
-class SpeedSpec:
+class SpeedSpec(kinds.Measurement):
     """One point of a speed benchmark: a registered model at a width, batch, length and input width.
 
     A run of kind ``speed``: it goes through the same executors, worker, record constructor and store as a
@@ -47,18 +47,6 @@ class SpeedSpec:
         given = {**asked(self), **{k: getattr(self, k) for k in ("model", "units", "batch", "length")}}
         return {f.name: given[f.name] for f in fields(self) if f.name in given and f.name != "sweep"}
 
-    @property
-    def run_id(self) -> str:
-        return digest({"kind": self.kind, **self.request()})
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, **self.request(), "sweep": self.sweep}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SpeedSpec:
-        asked = data.get("request") or data
-        names = {f.name for f in fields(cls)} - {"sweep"}
-        return cls(**{k: v for k, v in asked.items() if k in names}, sweep=data.get("sweep", "speed"))
 
     def model_params(self) -> dict:
         import models

@@ -93,11 +93,12 @@ def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", worker
     return counts
 
 
-def check_sizes(specs: list[RunSpec]) -> None:
-    """Size the width of every budgeted run about to run, so that a budget no width meets is one error before they
-    train (a ladder's rungs above where its climbs stop are never sized)."""
+def check_sizes(specs: list) -> None:
+    """Size the width of every budgeted training run about to run, so that a budget no width meets is one error
+    before they train (a ladder's rungs above where its climbs stop are never sized)."""
     for spec in specs:
-        spec.resolved()
+        if isinstance(spec, RunSpec):
+            spec.resolved()
 
 
 def _next_rungs(sweep: Sweep, results, done: set[str], retry_failed: bool, rerun_stale: bool) -> list[RunSpec]:
