@@ -178,6 +178,12 @@ def cmd_tune(args) -> int:
     return tune.run_studies(studies, args.trials, args.results, args.algorithm)
 
 
+def cmd_check(args) -> int:
+    from bench.runner import conformance
+
+    return conformance.check_plugin(args.plugin, _names(args.model) if args.model else None)
+
+
 def _given(args, *names) -> dict:
     """The options among ``names`` given on the command line."""
     return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
@@ -328,6 +334,9 @@ def parser() -> argparse.ArgumentParser:
                help="grid: learning rates half a decade apart across --lr-range, and every choice of the space"),
              a("--sweep", default="tune", help="trial records go to RESULTS/SWEEP/, best settings to "
                "RESULTS/SWEEP/tuned/, keras-tuner state to RESULTS/SWEEP/keras-tuner/"))
+    _command(sub, "check", cmd_check, "check a plugin's models as the test suite checks the built-in ones: build "
+             "for each task type, train in graph mode on every backend, save and reload", "--plugin",
+             a("--model", help="check these models (comma-separated) instead of every model the plugin adds"))
     _command(sub, "report", cmd_report, "figures and tables of a sweep's records", "--results",
              a("sweep"), a("--out", default="reports"))
     return p

@@ -129,3 +129,29 @@ def test_the_model_catalogue_that_bench_list_reads_is_current():
 
     assert listing.read_catalogue() == listing.registry_lines(with_plugins=False), \
         "models/catalog.json does not describe today's model files: run python -m bench.listing"
+
+
+WRONG_WIDTH = '''
+import keras
+from models import register
+
+
+@register("wrong_width", family="recurrent", width="units", flops=lambda batch, length, width, *, units, **_: (
+    2.0 * batch * length * 3 * units * (width + units), 2 * units))
+def wrong_width(x, *, units: int = 8):
+    """Declares an output width of 2·units, returns units."""
+    return keras.layers.GRU(units, return_sequences=True)(x)
+'''
+
+
+def test_bench_check_stops_at_a_plugins_first_failing_check_with_its_cause(tmp_path, capsys):
+    plugin = tmp_path / "wrong.py"
+    plugin.write_text(WRONG_WIDTH)
+    try:
+        assert cli.main(["check", "--plugin", str(plugin)]) == 2
+    finally:
+        import models
+        models.registry._MODELS.pop("wrong_width", None)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith("ok   tensorflow wrong_width: build for copy: output (8, 26, 9)")
+    assert out[-1] == "FAIL tensorflow wrong_width: flops: declares output width 16; the mixer returns 8"
