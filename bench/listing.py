@@ -43,7 +43,7 @@ def model_lines(plugins: list[str] = ()) -> dict[str, dict]:
     stored = None if plugins else read_catalogue()
     if stored is not None:
         return stored
-    from bench import plugins as loader
+    from bench.core import plugins as loader
 
     loader.load(plugins)
     return registry_lines()

@@ -123,7 +123,7 @@ class Check:
 
     def plain(self, backend):
         p = self.p
-        self.bench("plain-loop", backend, ["-m", "bench.speed.plain", "--models", "lstm", "--units",
+        self.bench("plain-loop", backend, ["speed", "--plain", "--models", "lstm", "--units",
                                            str(p["plain_units"]), "--lengths", str(p["plain_length"]), "--batch", "64",
                                            "--steps", str(p["plain_steps"]), "--rounds", "3",
                                            "--results", str(self.results), "--sweep", f"gpu-check-plain-{backend}"], 90)

@@ -16,7 +16,7 @@ def datagen(args):
 
     import models
     import tasks
-    from bench.runner.spec import TrainConfig
+    from bench.core.spec import TrainConfig
     from bench.runner.train import compile_model
 
     for name in tasks.list_tasks():

@@ -31,7 +31,7 @@ EVERY_MODEL_ON_ITS_TASK = """
 import json, sys
 import models
 from bench.runner.run import run
-from bench.runner.spec import RunSpec, TrainConfig
+from bench.core.spec import RunSpec, TrainConfig
 
 train = TrainConfig(steps=2, eval_every=2, batch_size=4, val_size=8, test_size=8)
 for model, task in json.loads(sys.argv[1]).items():
@@ -97,7 +97,7 @@ def test_the_backend_cannot_change_once_keras_is_loaded(capsys):
 def test_mixed_bfloat16_trains_and_is_recorded(tmp_path):
     from bench.runner import precision
     from bench.runner.run import run
-    from bench.runner.spec import RunSpec, SpecError, TrainConfig
+    from bench.core.spec import RunSpec, SpecError, TrainConfig
     try:
         r = run(RunSpec("adding", "lstm", {"length": 4}, {"units": 8},
                         TrainConfig(steps=2, eval_every=2, batch_size=4, val_size=8, test_size=8,

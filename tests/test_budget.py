@@ -4,7 +4,7 @@ import json
 
 from bench import cli
 from bench.runner.run import run
-from bench.runner.spec import RunSpec, TrainConfig
+from bench.core.spec import RunSpec, TrainConfig
 
 
 def test_steps_not_a_multiple_of_eval_every_runs_exactly_steps(tmp_path, capsys):

@@ -11,7 +11,7 @@ import pytest
 
 import tasks
 from bench.runner.run import run
-from bench.runner.spec import RunSpec, TrainConfig
+from bench.core.spec import RunSpec, TrainConfig
 from tasks import data
 from tasks.base import Dataset
 from tasks.registry import task_class

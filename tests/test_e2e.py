@@ -7,7 +7,7 @@ import numpy as np
 from bench import cli
 from bench.runner import record
 from bench.runner.run import run
-from bench.runner.spec import RunSpec, TrainConfig
+from bench.core.spec import RunSpec, TrainConfig
 
 TINY = """
 name: tiny

@@ -275,11 +275,11 @@ def test_sweep_records_plugin_exits_quiet_deaths_and_kills(files, capsys):
 
 
 def test_worker_import_failure_is_a_failed_record(files):
-    from bench.runner.spec import RunSpec, TrainConfig
+    from bench.core.spec import RunSpec, TrainConfig
     from bench.sweep import executors
 
     spec = RunSpec("adding", "gru", {"length": 6}, {"units": 4}, TrainConfig(**TINY), 0, "t")
-    rec = executors.run_in_subprocess(spec.to_dict(), plugins=[str(files / "osexit.py")])
+    rec = executors.run_in_subprocess(spec, plugins=[str(files / "osexit.py")])
     assert rec["status"] == "failed" and "import called os._exit(4)" in rec["error"]
 
 

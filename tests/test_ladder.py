@@ -2,7 +2,7 @@
 
 from bench import cli
 from bench.runner import record
-from bench.sweep import grid, ladder
+from bench.sweep import driver, grid, ladder
 
 SWEEP = {"ladder": True, "seeds": [0, 1, 2], "tasks": {"adding": {"length": [5, 10, 20, 40, 80]}},
          "models": {"lstm": {}, "gru": {}}}
@@ -17,15 +17,15 @@ def _solved(rows, solved_up_to: dict) -> dict:
 
 def test_a_climb_goes_rung_by_rung_and_stops_after_two_failed_rungs():
     sweep = grid.expand(SWEEP)
-    rows = [grid.Planned(spec, None) for spec in sweep.specs]
+    rows = [driver.Planned(spec, None) for spec in sweep.specs]
     todo, above = ladder.climb(rows, {})
     assert {(s.model, s.task_params["length"]) for s in todo} == {("lstm", 5), ("gru", 5)} and len(todo) == 6
     assert above == []
     records = _solved(rows, {"lstm": 10, "gru": 80})  # lstm: a majority fails from 20 on
-    stored = [grid.Planned(r.spec, "ok") for r in rows]
+    stored = [driver.Planned(r.spec, "ok") for r in rows]
     todo, above = ladder.climb(stored, records)
     assert todo == [] and {(r.spec.model, r.spec.task_params["length"]) for r in above} == {("lstm", 80)}
-    partial = [grid.Planned(r.spec, None if r.spec.task_params["length"] == 40 else "ok") for r in rows]
+    partial = [driver.Planned(r.spec, None if r.spec.task_params["length"] == 40 else "ok") for r in rows]
     todo, above = ladder.climb(partial, records)
     assert {(s.model, s.task_params["length"]) for s in todo} == {("lstm", 40), ("gru", 40)} and above == []
     assert ladder.climb(partial, records, done=frozenset(s.run_id for s in todo))[0] == []

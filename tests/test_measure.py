@@ -9,7 +9,7 @@ import tasks
 from bench.runner.optim import NormAdam
 from bench.runner import measure
 from bench.runner.run import run
-from bench.runner.spec import RunSpec, TrainConfig
+from bench.core.spec import RunSpec, TrainConfig
 from models.heads import EMBED_DIM
 
 B = 32

@@ -4,7 +4,7 @@ import pytest
 
 import models
 import tasks
-from bench.runner.spec import TrainConfig
+from bench.core.spec import TrainConfig
 from bench.runner.train import compile_model
 from models.layers import SinusoidalPosition
 

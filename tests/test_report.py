@@ -19,7 +19,7 @@ def _templates():
     """One record per (task, model) written by the real runner (tiny budgets): every synthetic record below is
     one of these with its numbers set, so the report reads the fields where the runner puts them."""
     from bench.runner.run import run
-    from bench.runner.spec import RunSpec
+    from bench.core.spec import RunSpec
 
     tiny = {"steps": 12, "eval_every": 4, "val_size": 8, "test_size": 8}
     hp = {"rnn": {"units": 4}, "lstm": {"units": 4}, "transformer": {"d_model": 8, "heads": 2, "layers": 1}}
@@ -161,7 +161,7 @@ def test_real_datasets_get_their_metric_not_a_ladder():
     """A real dataset has no dependency to climb and no "solved": the report gives its test metric per model."""
     from bench.report.findings import findings
     from bench.runner.run import run
-    from bench.runner.spec import RunSpec
+    from bench.core.spec import RunSpec
 
     tiny = {"steps": 4, "eval_every": 2, "val_size": 8, "test_size": 8}
     template = run(RunSpec("japanese_vowels", "lstm", {}, {"units": 4}, tiny, 0, "synth"))
@@ -250,10 +250,10 @@ def test_paper_preset_covers_tasks_lengths_models_and_seeds():
 
 def speed_record(model, length, *, peak_mib, step_ms, status="ok", units=64, batch=8):
     """A ``bench speed`` record from the real worker (a tiny configuration), with its numbers set."""
-    from bench.speed.timing import SpeedSpec
+    from bench.speed.timing import SpeedSpec, measure_one
 
     width = {"lstm": 64, "transformer": 64, "mingru": 64}[model]
-    r = SpeedSpec(model, width, 2, 8, min_steps=1, min_seconds=0, warmup=0, sweep="sp").execute()
+    r = measure_one(SpeedSpec(model, width, 2, 8, min_steps=1, min_seconds=0, warmup=0, sweep="sp"))
     assert r["status"] == "ok", r.get("error")
     r.update(run_id=f"{model}-{length}", units=units, batch=batch, length=length, status=status,
              error=None if status == "ok" else "out of memory", env={**r["env"], **ENV})

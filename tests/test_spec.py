@@ -7,9 +7,12 @@ import pytest
 
 import models
 from bench import cli
-from bench.runner import spec as spec_module
-from bench.runner.spec import RunSpec, SpecError, TrainConfig, stale
-from bench.sweep import grid
+from bench.core import spec as spec_module
+from bench.core.errors import SpecError
+from bench.core import identity
+from bench.core.identity import stale
+from bench.core.spec import RunSpec, TrainConfig
+from bench.sweep import driver, grid
 
 PAPER = Path(__file__).resolve().parents[1] / "results" / "paper"
 
@@ -50,7 +53,7 @@ def test_negative_seed_is_rejected():
 def _paper_plan(tmp_path):
     """The committed paper records (copied) planned against the paper preset as the code stands now."""
     shutil.copytree(PAPER, tmp_path / "paper")
-    return grid.plan(grid.load("paper"), tmp_path)
+    return driver.plan(grid.load("paper"), tmp_path)
 
 
 def _lstm_with(monkeypatch, **defaults):
@@ -77,7 +80,7 @@ def test_paper_records_still_match_after_a_defaulted_hyperparameter_and_training
 
     monkeypatch.setattr(spec_module, "TrainConfig", Grown)
     rows = _paper_plan(tmp_path)
-    assert len(rows) == 270 and grid.pending(rows) == []
+    assert len(rows) == 270 and driver.pending(rows) == []
     assert not any(row.stale for row in rows)
     assert "warmup_steps" in rows[0].spec.resolved().fields()["train"]
 
@@ -88,7 +91,7 @@ def test_a_changed_default_makes_records_stale_not_new(tmp_path, monkeypatch):
     stale_rows = [row for row in rows if row.stale]
     assert len(stale_rows) == 45 and {row.spec.model for row in stale_rows} == {"lstm"}
     assert stale_rows[0].stale == ("lstm: default dropout 0.0 → 0.1",)
-    assert grid.pending(rows) == [] and len(grid.pending(rows, rerun_stale=True)) == 45
+    assert driver.pending(rows) == [] and len(driver.pending(rows, rerun_stale=True)) == 45
 
 
 PLUGIN = '''
@@ -113,7 +116,7 @@ def test_a_changed_plugin_makes_its_records_stale(tmp_path, capsys):
     assert cli.main(argv + ["--dry-run"]) == 0
     assert "stale" not in capsys.readouterr().out
     plugin.write_text(plugin.read_text().replace("A plugin GRU.", "A plugin GRU, edited."))
-    spec_module.fingerprint.cache_clear()
+    identity.fingerprint.cache_clear()
     assert cli.main(argv + ["--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "0 to run, 1 stale" in out and "stale: plugin my_gru.py changed" in out

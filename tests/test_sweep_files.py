@@ -8,6 +8,7 @@ import pytest
 from bench import cli
 from bench.runner import record
 from bench.sweep import store
+from bench.sweep import driver
 from bench.sweep import grid as sweep
 
 VALID = """
@@ -90,7 +91,7 @@ def test_dry_run_plan_shows_stored_and_retried_runs(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("sweep files: 4 runs, 1 stored, 3 to run")
     assert "rerun (failed)" in out[2] and "rerun (timeout)" in out[3] and plan.specs[1].run_id in out[2]
-    assert sweep.pending(sweep.plan(plan, tmp_path), retry_failed=True) == sorted(plan.specs[1:], key=lambda s: s.seed)
+    assert driver.pending(driver.plan(plan, tmp_path), retry_failed=True) == sorted(plan.specs[1:], key=lambda s: s.seed)
 
 
 def test_results_table_flattens_old_new_and_skips_foreign_files(tmp_path, capsys):

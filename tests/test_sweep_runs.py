@@ -14,7 +14,7 @@ import models
 from bench import cli
 from bench.sweep import executors
 from bench.runner import record
-from bench.runner.spec import RunSpec, TrainConfig
+from bench.core.spec import RunSpec, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"steps": 20, "eval_every": 10, "val_size": 32, "test_size": 32}
@@ -54,7 +54,7 @@ overrides:
 def test_a_dry_run_of_a_stored_budgeted_sweep_sizes_no_width(tmp_path, monkeypatch, capsys):
     """A fresh clone has no width cache: planning the stored runs takes their widths from the records, and a
     ladder's rungs above where every climb stopped are not sized at all."""
-    from bench.runner import spec
+    from bench.core import widths as spec
 
     sweep_file = tmp_path / "budget.yaml"
     sweep_file.write_text(f"name: budget\nladder: true\nparam_budget: 600\ntrain: {json.dumps(TINY)}\n"
@@ -128,10 +128,10 @@ def test_dask_sweep_with_plugin_records_diverged_and_failed(tmp_path, plugin, ca
 
 def test_timeout_and_killed_worker_are_recorded(tmp_path):
     spec = RunSpec("adding", "gru", {"length": 6}, {"units": 4}, TrainConfig(**TINY), 0, "t")
-    rec = executors.run_in_subprocess(spec.to_dict(), timeout=0.5)
+    rec = executors.run_in_subprocess(spec, timeout=0.5)
     assert rec["status"] == "timeout" and rec["run_id"] == spec.run_id and "0.5 s" in rec["error"]
     suicide = tmp_path / "suicide.py"
     suicide.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n")
-    rec = executors.run_in_subprocess(spec.to_dict(), plugins=[str(suicide)])
+    rec = executors.run_in_subprocess(spec, plugins=[str(suicide)])
     assert rec["status"] == "failed" and rec["error"] == "worker killed by SIGTERM"
     assert record.read(record.write(rec, tmp_path))["status"] == "failed"

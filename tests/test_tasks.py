@@ -171,7 +171,7 @@ def test_powerlaw_recall_gaps_favour_short_distances():
 def test_extrapolation_scores_the_trained_weights_at_longer_lengths():
     from bench.report.dataframe import extrapolation_frame, frame
     from bench.runner.run import run
-    from bench.runner.spec import RunSpec, SpecError, TrainConfig
+    from bench.core.spec import RunSpec, SpecError, TrainConfig
 
     train = TrainConfig(steps=20, eval_every=10, test_size=128, gradient_flow=False, test_lengths=[40, 80])
     assert train.test_lengths == (40, 80)

@@ -16,7 +16,8 @@ import models
 from bench import cli, tune
 from bench.report import tune as report_tune
 from bench.runner import record
-from bench.runner.spec import TrainConfig
+from bench.core.spec import TrainConfig
+from bench.tune.stored import tuned_params, with_tuned
 
 TINY = TrainConfig(steps=10, eval_every=5, val_size=32, test_size=32, gradient_flow=False, early_stop=False)
 BUILTIN = ("rnn", "lstm", "gru", "bilstm", "stacked_lstm", "transformer")
@@ -60,11 +61,11 @@ def test_trials_are_run_records_and_the_best_is_stored_for_hp_tuned(tmp_path, ca
     assert all(r["steps"] == 10 and r["model_params"]["units"] == 8 for r in trials)
     assert len({r["train"]["lr"] for r in trials}) == 2  # the learning rate is searched
     best = max(trials, key=lambda r: r["tune"]["val_score"])
-    found = tune.tuned_params(tmp_path, "adding", {"length": 6}, "gru")
+    found = tuned_params(tmp_path, "adding", {"length": 6}, "gru")
     assert found["train"]["lr"] == best["train"]["lr"] and found["model_params"] == best["model_params"]
     assert found["trials"] == 2 and found["steps"] == 10
-    assert tune.tuned_params(tmp_path, "adding", {"length": 7}, "gru") is None
-    assert tune.tuned_params(tmp_path, "adding", {"length": 6}, "lstm") is None
+    assert tuned_params(tmp_path, "adding", {"length": 7}, "gru") is None
+    assert tuned_params(tmp_path, "adding", {"length": 6}, "lstm") is None
     lines = report_tune.section(trials, tmp_path)  # the report section reads these records
     assert "# Tuning" in lines and (tmp_path / "tune_score_vs_lr.png").stat().st_size > 1000
     assert f"{best['train']['lr']:.2g}" in "\n".join(lines)
@@ -131,7 +132,7 @@ def test_a_sweep_with_hp_tuned_takes_the_stored_settings_and_warns_where_none(tm
                                  "steps": 100, "trials": 4}))
     sweep = grid.expand({"hp": "tuned", "tasks": {"adding": {"length": [10, 20]}}, "models": {"lstm": {}}})
     assert sweep.tuned
-    planned, warnings = grid.with_tuned(sweep, tmp_path)
+    planned, warnings = with_tuned(sweep, tmp_path)
     by_length = {s.task_params["length"]: s for s in planned.specs}
     assert by_length[10].model_params == {"units": 32, "layers": 1} and by_length[10].train == {"lr": 0.002}
     assert by_length[20].model_params == {} and by_length[20].train == {}
@@ -162,7 +163,7 @@ def test_a_sweeps_tune_section_tunes_each_model_once_and_every_length_takes_it(t
     assert {r["task_params"]["length"] for r in trials} == {6} and {r["param_budget"] for r in trials} == {2000}
     stored = json.loads(next((tmp_path / "mini-tune" / "tuned").glob("*.json")).read_text())
     assert stored["model_params"] == {"param_budget": 2000}  # the request, not the resolved width
-    sweep, warnings = grid.with_tuned(grid.load(str(path)), tmp_path)
+    sweep, warnings = with_tuned(grid.load(str(path)), tmp_path)
     assert not warnings and {s.train["lr"] for s in sweep.specs} == {stored["train"]["lr"]}
     assert {s.task_params["length"] for s in sweep.specs} == {4, 6, 8}  # one learning rate for the whole ladder
     resolved = sweep.specs[0].resolved()

@@ -6,6 +6,7 @@ A sweep of ``bench speed`` records gets the speed report (``bench.report.speed``
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -174,6 +175,14 @@ def build(sweep: str, results: Path | str = "results", out: Path | str = "report
         trials = record.load(results, f"{sweep}-tune")[0] if (Path(results) / f"{sweep}-tune").is_dir() else []
         write(frame(records), records, skipped, sweep, folder, sorted(trials, key=lambda r: str(r.get("run_id"))))
     return folder
+
+
+def summary(folder: Path, results: Path | str, sweep: str) -> str:
+    """One line on a built report: where it is, the records by status, the figures."""
+    statuses = Counter(str(r.get("status")) for r in record.load(results, sweep)[0])
+    return (f"report written to {folder / 'index.md'}: {sum(statuses.values())} records ("
+            + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+            + f"), {len(list(folder.glob('*.png')))} figures")
 
 
 def _relative(line: str, results: Path) -> str:

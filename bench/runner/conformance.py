@@ -51,7 +51,7 @@ def checks(name: str, task_names=TASKS, length: int = 6, batch: int = 8, steps: 
 
     import models
     import tasks
-    from bench.runner.spec import TrainConfig
+    from bench.core.spec import TrainConfig
     from bench.runner.train import compile_model, resolve_jit
 
     hp = tiny(name)
@@ -145,9 +145,35 @@ def on_backend(backend: str, names: list[str], plugins=(), task_names=TASKS) -> 
         yield {"model": None, "error": f"the {backend} process ended with code {proc.returncode}: {last[0][:300]}"}
 
 
+def check_plugin(plugin_refs: list[str], names: list[str] | None = None) -> int:
+    """``bench check``: the conformance check of the built-in models, on every installed backend, for a plugin's
+    models (or ``names``): one line per check, exit 2 at the first failure, with its cause."""
+    import models
+    from bench.core import plugins
+    from bench.core.errors import SpecError
+
+    builtin = set(models.list_models())
+    plugins.load(plugin_refs)
+    names = names or sorted(set(models.list_models()) - builtin)
+    if not names:
+        raise SpecError("bench check needs --plugin FILE (its models are checked) or --model NAME")
+    for name in names:
+        models.entry(name)  # an unknown name is one line, before any check
+    backends = installed_backends()
+    for backend in backends:
+        for result in on_backend(backend, names, plugins.resolve(plugin_refs)):
+            if "error" in result:
+                print(f"FAIL {backend:10s} {result['model'] or ''}: {result['error']}", flush=True)
+                return 2
+            if "line" in result:
+                print(f"ok   {backend:10s} {result['model']}: {result['line']}", flush=True)
+    print(f"{len(names)} model(s) pass every check on {', '.join(backends)}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """JSON lines, one per passed check and one for a model's first failure; exit 1 if any model failed."""
-    from bench import plugins
+    from bench.core import plugins
 
     flags = {"--plugin", "--tasks"}
     plugin = [argv[i + 1] for i, a in enumerate(argv) if a == "--plugin"]

@@ -5,12 +5,13 @@ and cuDNN on Ampere and later GPUs). ``tf32`` lets matmuls and cuDNN kernels use
 mantissa) on GPUs that have it; on the CPU it changes nothing. ``mixed_bfloat16`` computes in bf16 with fp32
 variables (Keras' mixed-precision policy), matmuls in TF32 where bf16 is not used.
 
-Importing this module imports no backend (the command line reads ``PRECISIONS`` before choosing one).
+Importing this module imports no backend.
 """
 
 from __future__ import annotations
 
-PRECISIONS = ("float32", "tf32", "mixed_bfloat16")
+from bench.core.choices import PRECISIONS
+
 _current = {"name": "float32", "policy": "float32", "matmul": "highest"}
 
 

@@ -7,6 +7,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import socket
 import subprocess
 import tempfile
@@ -15,6 +16,9 @@ import traceback
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+
+from bench.core.errors import SpecError
+from bench.core.text import short
 
 SCHEMA = 2  # 2: run_id hashes the request; records carry kind, request and source fingerprints
 STATUSES = ("ok", "diverged", "oom", "timeout", "failed")
@@ -150,14 +154,12 @@ def read(path: Path | str) -> dict:
     return record
 
 
-def stored(results: Path | str, sweep: str) -> dict[str, str]:
-    """``{run_id: status}`` of the sweep's readable records (an unreadable file does not count as stored)."""
-    return {r["run_id"]: r["status"] for r in load(results, sweep)[0]}
-
-
-def stored_ids(results: Path | str, sweep: str) -> set[str]:
-    """Run ids that already have a readable record in the sweep's folder."""
-    return set(stored(results, sweep))
+def require(results: Path | str, sweep: str) -> None:
+    """Refuse, before any heavy import, a sweep with no records: say which command makes them."""
+    folder = Path(results) / sweep
+    if not (folder.is_dir() and any(folder.glob("*.json"))):
+        raise SpecError(f"no run records in {short(folder)}; make them with: bench sweep {shlex.quote(sweep)}"
+                        + (f" --results {shlex.quote(str(results))}" if str(results) != "results" else ""))
 
 
 def load(results: Path | str, sweep: str) -> tuple[list[dict], list[str]]:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import models
 import tasks
+from bench.core import kinds, plugins
+from bench.core.spec import Resolved, RunSpec
 from bench.runner import measure
 from bench.runner import precision
 from bench.runner import record
-from bench.runner.spec import Resolved, RunSpec
 from bench.runner.train import compile_model, fit, predict, resolve_jit, set_seed
 
 
@@ -18,8 +19,6 @@ def run(spec: RunSpec, save_model: str | Path | None = None) -> dict:
     """Train and score ``spec``; return its record (not written: ``record.write`` stores it). Never raises for a
     bad run: the record's ``status`` says how it ended (ok, diverged, oom, failed). With ``save_model``, the
     trained model is saved there as a ``.keras`` file (``load_model`` reads it back)."""
-    from bench import plugins
-
     resolved = spec.resolved()
 
     def train():
@@ -30,6 +29,9 @@ def run(spec: RunSpec, save_model: str | Path | None = None) -> dict:
             raise RunAborted(_exit_line(resolved, e)) from None
 
     return record.capture(resolved.fields(), train)
+
+
+kinds.register("train", RunSpec, run)
 
 
 class RunAborted(Exception):
@@ -97,7 +99,7 @@ def load_model(path: str | Path, plugins=()):
     first so that their layers are too."""
     import keras
 
-    from bench import plugins as loader
+    from bench.core import plugins as loader
     from bench.runner import optim  # noqa: F401  (registers the optimizer the model was saved with)
 
     loader.load(plugins)

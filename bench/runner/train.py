@@ -14,7 +14,8 @@ import numpy as np
 import models
 from bench.runner.measure import gpu_present
 from bench.runner.optim import NormAdam
-from bench.runner.spec import TrainConfig
+from bench.core.spec import TrainConfig
+from bench.core.text import clock
 from models import heads
 from tasks import Final
 
@@ -179,8 +180,6 @@ class _Progress(keras.callbacks.Callback):
         sys.stderr.flush()
 
     def _draw(self, now: float, loss) -> None:
-        from bench.sweep.progress import clock
-
         done, total, elapsed = self.result.steps, self.config.steps, now - self.start
         left = elapsed / done * (total - done) if done else None
         if self.config.max_seconds is not None:

@@ -1,13 +1,17 @@
 """Harness overhead: the harness's training step time against a plain ``model.fit`` on the same model, batch
-and data, alternated in one process. ``python -m bench.speed.timing overhead`` or ``bench speed --overhead``."""
+and data, alternated in one process: ``bench speed --overhead``, runs of kind ``overhead`` (``OverheadSpec``)."""
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import keras
 import numpy as np
+
+from bench.core import kinds
+from bench.core.spec import asked
 
 
 def one_round(task, build, config, steps: int, harness_first: bool, jit) -> tuple[float, float]:
@@ -56,34 +60,79 @@ def _replace(config, **changes):
     return replace(config, **changes)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.speed.timing overhead")
-    p.add_argument("--task", default="adding")
-    p.add_argument("--length", type=int, default=100)
-    p.add_argument("--model", default="lstm")
-    p.add_argument("--units", type=int, default=64)
-    p.add_argument("--steps", type=int, default=150)
-    p.add_argument("--rounds", type=int, default=10)
-    args = p.parse_args(argv)
+@dataclass(frozen=True)
+class OverheadSpec(kinds.Measurement):
+    """One harness-vs-``model.fit`` comparison, a run of kind ``overhead``: run by the sweep executors in a fresh
+    process, its record resumed like any other. Its identity hashes the fields set away from their defaults."""
+
+    model: str = "lstm"
+    units: int = 64
+    batch: int = 64
+    length: int = 100
+    task: str = "adding"
+    steps: int = 150  # steps per timed round
+    rounds: int = 10
+    sweep: str = "overhead"
+    kind: ClassVar[str] = "overhead"
+
+    def request(self) -> dict:
+        return {k: v for k, v in asked(self).items() if k != "sweep"}
+
+
+    def fields(self) -> dict:
+        return {"kind": self.kind, "run_id": self.run_id, "request": self.request(), **asdict(self)}
+
+    def label(self) -> str:
+        return f"overhead {self.model}({self.units}) {self.task} T={self.length} N={self.batch}"
+
+    def checks(self):
+        import models
+        yield ("model", self.model), lambda: models.entry(self.model)
+
+
+def measure(spec: OverheadSpec, save_model: str | None = None) -> dict:
+    """The record of ``rounds`` alternating rounds: each round's ms per step on both sides, and the median ratio."""
+    from bench.runner import record
+
+    return record.capture(spec.fields(), lambda: _rounds(spec))
+
+
+kinds.register("overhead", OverheadSpec, measure)
+
+
+def _rounds(spec: OverheadSpec) -> dict:
     import models
     import tasks
-    from bench.runner.spec import TrainConfig
+    from bench.core.spec import TrainConfig
+    from bench.runner.train import resolve_jit
 
-    task = tasks.create(args.task, length=args.length)
-    config = TrainConfig(batch_size=64, val_size=64, gradient_flow=False)
+    task = tasks.create(spec.task, length=spec.length)
+    config = TrainConfig(batch_size=spec.batch, val_size=spec.batch, gradient_flow=False)
+    hp = {models.entry(spec.model).width: spec.units}
 
     def build():
         keras.utils.set_random_seed(0)
-        return models.create(args.model, task.signature, units=args.units)
+        return models.create(spec.model, task.signature, **hp)
 
-    from bench.runner.train import resolve_jit
-    jit = resolve_jit(config.jit_compile, args.model, {"units": args.units}, task.signature)
-    ratios = []
-    for i in range(args.rounds):
-        plain, harness = one_round(task, build, config, args.steps, bool(i % 2), jit)
-        ratios.append(harness / plain)
-        print(f"round {i}: plain fit {plain * 1000:.2f} ms/step, harness {harness * 1000:.2f} ms/step, "
-              f"ratio {harness / plain:.3f}", flush=True)
-    print(f"median harness/plain ratio over {args.rounds} rounds: {np.median(ratios):.3f} "
-          f"({args.model}({args.units}), {args.task} T={args.length}, B=64, {args.steps} steps per round)")
-    return 0
+    jit = resolve_jit(config.jit_compile, spec.model, hp, task.signature)
+    rounds = [one_round(task, build, config, spec.steps, bool(i % 2), jit) for i in range(spec.rounds)]
+    ratios = [harness / plain for plain, harness in rounds]
+    return {"plain_ms": [round(p * 1000, 4) for p, _ in rounds], "harness_ms": [round(h * 1000, 4) for _, h in rounds],
+            "ratios": [round(r, 4) for r in ratios], "ratio_median": round(float(np.median(ratios)), 4),
+            "backend": keras.backend.backend()}
+
+
+def configurations(names: list[str], units: list[int], batches: list[int], lengths: list[int], sweep: str,
+                   **options) -> list[OverheadSpec]:
+    """``bench speed --overhead``: one comparison per model, width, batch and length."""
+    return [OverheadSpec(m, u, b, t, sweep=sweep, **options) for m in names for u in units for b in batches
+            for t in lengths]
+
+
+def line(rec: dict) -> str:
+    """One line: the configuration and its median harness/plain ratio over the rounds."""
+    if rec["status"] != "ok":
+        return f"{rec['status']}: {rec['error']}"
+    return (f"median harness/plain ratio over {rec['rounds']} rounds: {rec['ratio_median']:.3f} "
+            f"({rec['model']}({rec['units']}), {rec['task']} T={rec['length']}, B={rec['batch']}, "
+            f"{rec['steps']} steps per round)")

@@ -1,6 +1,6 @@
 """Harness vs plain loop: the harness's training step against a bare framework loop training the same Keras model
-on the same task, shape and data, no harness. ``bench speed --plain`` (records: sweep ``plain-loop``), or
-``python -m bench.speed.plain --help`` for every option.
+on the same task, shape and data, no harness: ``bench speed --plain``, runs of kind ``plain_loop`` (``PlainSpec``;
+records: sweep ``plain-loop``).
 
 The plain loop is what one would write by hand on each backend: PyTorch, a ``torch.optim.Adam`` loop over the
 Keras model's weights; JAX, one ``jax.jit``-compiled step of ``stateless_call``, its gradient and Adam;
@@ -11,12 +11,13 @@ steps after a warm-up, ending with the result on the host; rounds alternate whic
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
+from typing import ClassVar
 
 import numpy as np
+
+from bench.core import kinds
 
 TARGET_RATIO = 1.3  # issue 11: the harness's step within 1.3x of the plain loop's
 WARMUP_STEPS = 5
@@ -141,7 +142,7 @@ def compare(task_name: str, model_name: str, units: int, batch: int, length: int
     import models
     import tasks
     from bench.runner import measure, precision
-    from bench.runner.spec import TrainConfig
+    from bench.core.spec import TrainConfig
     from bench.runner.train import compile_model, resolve_jit, set_seed
 
     precision.apply(precision_name)
@@ -175,43 +176,54 @@ def compare(task_name: str, model_name: str, units: int, batch: int, length: int
             "cudnn": measure.cudnn_status(model_name, hp, harness_model, x[:8]), "backend": keras.backend.backend()}
 
 
-def run_one(sweep: str, **config) -> dict:
-    """``compare`` as a record (status ``failed`` with the error's last line if it raised)."""
+@dataclass(frozen=True)
+class PlainSpec(kinds.Measurement):
+    """One harness-vs-plain-loop comparison, a run of kind ``plain_loop``: run by the sweep executors in a fresh
+    process, its record resumed like any other. Its identity hashes every field (the sweep's name aside)."""
+
+    task_name: str = "adding"
+    model_name: str = "lstm"
+    units: int = 64
+    batch: int = 64
+    length: int = 100
+    steps: int = 100  # steps per timed round
+    rounds: int = 3
+    precision_name: str = "float32"
+    sweep: str = "plain-loop"
+    kind: ClassVar[str] = "plain_loop"
+
+    def request(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sweep"}
+
+
+    def fields(self) -> dict:
+        return {"kind": self.kind, "run_id": self.run_id, "sweep": self.sweep, **self.request()}
+
+    def label(self) -> str:
+        return f"plain loop {self.model_name} {self.task_name} T={self.length} H={self.units} N={self.batch}"
+
+    def checks(self):
+        import models
+        import tasks
+        yield ("model", self.model_name), lambda: models.entry(self.model_name)
+        yield ("task", self.task_name), lambda: tasks.defaults(self.task_name)
+
+
+def run_one(spec: PlainSpec, save_model: str | None = None) -> dict:
+    """``compare`` as a record (status ``failed`` with the error if it raised)."""
     from bench.runner import record
-    from bench.runner.spec import digest
 
-    fields = {"kind": "plain_loop", "run_id": digest({"kind": "plain_loop", **config}), "sweep": sweep, **config}
-    return record.capture(fields, lambda: compare(**config))
+    return record.capture(spec.fields(), lambda: compare(**spec.request()))
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="bench speed --plain")
-    p.add_argument("--task", default="adding")
-    p.add_argument("--models", default="lstm")
-    p.add_argument("--units", default="64")
-    p.add_argument("--batch", default="64")
-    p.add_argument("--lengths", default="100")
-    p.add_argument("--steps", type=int, default=100, help="steps per timed round")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--precision", default="float32")
-    p.add_argument("--results", default="results")
-    p.add_argument("--sweep", default="plain-loop")
-    args = p.parse_args(argv)
-    from bench.runner import record
+kinds.register("plain_loop", PlainSpec, run_one)
 
-    ints = lambda text: [int(v) for v in str(text).split(",") if v.strip()]  # noqa: E731
-    failed = 0
-    for model in [m for m in args.models.split(",") if m.strip()]:
-        for units in ints(args.units):
-            for batch in ints(args.batch):
-                for length in ints(args.lengths):
-                    rec = run_one(args.sweep, task_name=args.task, model_name=model.strip(), units=units,
-                                  batch=batch, length=length, steps=args.steps, rounds=args.rounds,
-                                  precision_name=args.precision)
-                    record.write(rec, args.results)
-                    failed += rec["status"] == "failed"
-                    print(line(rec), flush=True)
-    return 1 if failed else 0
+
+def configurations(names: list[str], units: list[int], batches: list[int], lengths: list[int], sweep: str,
+                   **options) -> list[PlainSpec]:
+    """``bench speed --plain``: one comparison per model, width, batch and length."""
+    return [PlainSpec(model_name=m, units=u, batch=b, length=t, sweep=sweep, **options)
+            for m in names for u in units for b in batches for t in lengths]
 
 
 def line(rec: dict) -> str:
@@ -222,7 +234,3 @@ def line(rec: dict) -> str:
         return f"{head}: {rec['status']}: {rec['error']}"
     return (f"{head}: plain {rec['plain_ms_median']:.2f} ms/step, harness {rec['harness_ms_median']:.2f} ms/step, "
             f"ratio {rec['ratio']:.2f} (target <= {TARGET_RATIO})")
-
-
-if __name__ == "__main__":  # python -m bench.speed.plain [...] (the backend from KERAS_BACKEND)
-    sys.exit(main())

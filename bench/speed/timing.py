@@ -7,16 +7,18 @@ p10/p90 step times, peak memory, FLOPs and achieved GFLOP/s.
 from __future__ import annotations
 
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import ClassVar
 
 import numpy as np
 
-from bench.runner.spec import digest, fingerprint
+from bench.core import kinds
+from bench.core.identity import sources
+from bench.core.spec import asked
 
 
 @dataclass(frozen=True)
-class SpeedSpec:
+class SpeedSpec(kinds.Measurement):
     """One point of a speed benchmark: a registered model at a width, batch, length and input width.
 
     A run of kind ``speed``: it goes through the same executors, worker, record constructor and store as a
@@ -42,22 +44,9 @@ class SpeedSpec:
     seed: ClassVar[int] = 0
 
     def request(self) -> dict:
-        required = ("model", "units", "batch", "length")
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name != "sweep" and (f.name in required or getattr(self, f.name) != _default(f))}
+        given = {**asked(self), **{k: getattr(self, k) for k in ("model", "units", "batch", "length")}}
+        return {f.name: given[f.name] for f in fields(self) if f.name in given and f.name != "sweep"}
 
-    @property
-    def run_id(self) -> str:
-        return digest({"kind": self.kind, **self.request()})
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, **self.request(), "sweep": self.sweep}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SpeedSpec:
-        asked = data.get("request") or data
-        names = {f.name for f in fields(cls)} - {"sweep"}
-        return cls(**{k: v for k, v in asked.items() if k in names}, sweep=data.get("sweep", "speed"))
 
     def model_params(self) -> dict:
         import models
@@ -72,19 +61,16 @@ class SpeedSpec:
         import models
         try:
             entry = models.entry(self.model)
-            params, source, info = self.model_params(), fingerprint(entry.source), entry.describe()
+            params, source, info = self.model_params(), sources(self.model), entry.describe()
         except ValueError:
             params, source, info = None, {}, None
         return {"kind": self.kind, "run_id": self.run_id, "request": self.request(), **asdict(self),
                 "model_params": params, "source": source, "model_info": info}
 
-    def execute(self, save_model: str | None = None) -> dict:
-        """The configuration's record (``save_model`` does not apply: nothing is trained)."""
-        return measure_one(self)
-
-
-def _default(f):
-    return f.default_factory() if f.default_factory is not MISSING else f.default
+    def checks(self):
+        """``bench.core.check``'s checks of this kind: the model is registered (ModelError names the valid ones)."""
+        import models
+        yield ("model", self.model), lambda: models.entry(self.model)
 
 
 def gates(spec: SpeedSpec) -> int | None:
@@ -120,11 +106,15 @@ def deepbench_flops(spec: SpeedSpec) -> float | None:
 # ---------------------------------------------------------------- one configuration, in this process
 
 
-def measure_one(spec: SpeedSpec) -> dict:
-    """Build, then time forward and forward+backward calls of one configuration; an OOM becomes a status."""
+def measure_one(spec: SpeedSpec, save_model: str | None = None) -> dict:
+    """Build, then time forward and forward+backward calls of one configuration; an OOM becomes a status
+    (``save_model`` does not apply: nothing is trained)."""
     from bench.runner import record
 
     return record.capture(spec.fields(), lambda: _time_model(spec))
+
+
+kinds.register("speed", SpeedSpec, measure_one)
 
 
 def _time_model(spec: SpeedSpec) -> dict:
@@ -203,6 +193,34 @@ def _gflops(flops, timing) -> float | None:
 
 
 # ---------------------------------------------------------------- plans and tables
+
+
+def configurations(names: list[str], units: list[int], batches: list[int], lengths: list[int], input_width: int = 64,
+                   preset: str | None = None, generic: bool | None = None, **options) -> list:
+    """What ``bench speed`` times: the grid of ``names`` × widths × batches × lengths (``preset="deepbench"``:
+    DeepBench's configurations of these models instead), checked; with ``generic`` (default: where there is a
+    GPU) each cuDNN-capable configuration again with the generic kernel."""
+    from bench.sweep import executors
+
+    specs = [c for c in deepbench(**options) if c.model in names] if preset == "deepbench" else \
+        grid(names, units, batches, lengths, input_width=input_width, **options)
+    return with_generic(specs) if generic or (generic is None and executors.gpu_ids()) else specs
+
+
+def measure_all(specs: list, sweep: str, results: str, timeout: float | None, rerun: bool, plugins=(), show=None):
+    """Check, then measure every configuration (of any speed kind) not stored yet (``rerun``: also the stale and
+    failed), one fresh process at a time; return the status counts and the records of ``specs``, in order.
+    ``show(record)`` is the text after each finished run (default: its row of ``table``)."""
+    from bench.core.check import check
+    from bench.runner import record
+    from bench.sweep import driver, grid as sweeps
+
+    check(specs)
+    counts = driver.run_sweep(sweeps.Sweep(sweep, "bench speed", specs), results, workers=1, timeout=timeout,
+                              rerun_stale=rerun, retry_failed=rerun, plugins=plugins,
+                              show=show or (lambda r: table([r]).splitlines()[-1].strip()))
+    stored = {r["run_id"]: r for r in record.load(results, sweep)[0]}
+    return counts, [stored[s.run_id] for s in specs if s.run_id in stored]
 
 
 def grid(models: list[str], units: list[int], batches: list[int], lengths: list[int], **options) -> list:

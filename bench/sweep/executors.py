@@ -1,4 +1,4 @@
-"""Executors run RunSpecs, each in a fresh process, and yield records as they finish.
+"""Executors run specs of any kind (``bench.core.kinds``), each in a fresh process, and yield records as they finish.
 
 An executor is a function ``(specs, *, workers, timeout, plugins, on_start, **options) -> Iterator[record]``.
 It never writes to the results store: the driver (``bench.sweep.run_sweep``) does, so a killed worker can
@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from bench.core import kinds
 from bench.runner import record
-from bench.runner.spec import RunSpec
-from bench.sweep import jobs
+from bench.runner import run as _train  # noqa: F401  (registers the train kind, which every sweep runs)
 
 # Default runs at a time per GPU. Provisional: scripts/gpu-check.sh measures runs per hour at 1, 2 and 4 workers
 # per GPU and prints the best; set this from its table.
@@ -95,10 +95,10 @@ def _one_run() -> Workers:
     return workers
 
 
-def run_in_subprocess(spec_dict: dict, timeout: float | None = None, env: dict | None = None,
+def run_in_subprocess(spec, timeout: float | None = None, env: dict | None = None,
                       plugins: Iterable[str] = (), workers: Workers | None = None,
                       save_model: str | None = None) -> dict:
-    """Run one spec in a fresh Python process; a crash, kill or timeout still returns a record.
+    """Run one spec (of any kind) in a fresh Python process; a crash, kill or timeout still returns a record.
 
     With ``save_model`` (a path), the worker saves the trained model there. Raises Stopped if ``workers`` is
     stopping, before or during the run.
@@ -106,7 +106,8 @@ def run_in_subprocess(spec_dict: dict, timeout: float | None = None, env: dict |
     workers = workers or _one_run()
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
         out = Path(tmp) / "record.json"
-        cmd = [sys.executable, "-m", "bench.sweep.worker", json.dumps(spec_dict), str(out), *plugins]
+        cmd = [sys.executable, "-m", "bench.sweep.worker", kinds.entry(spec.kind).module, json.dumps(spec.to_dict()),
+               str(out), *plugins]
         extra = {"BENCH_SAVE_MODEL": save_model} if save_model else {}
         started, kills = time.perf_counter(), oom_kills()
         proc = workers.start(cmd, {**os.environ, **(env or {}), **extra, "BENCH_PARENT_PID": str(os.getpid())})
@@ -115,7 +116,7 @@ def run_in_subprocess(spec_dict: dict, timeout: float | None = None, env: dict |
         except subprocess.TimeoutExpired:
             _signal(proc, signal.SIGKILL)
             proc.communicate()
-            return unfinished(spec_dict, "timeout", f"run exceeded its timeout of {timeout:g} s", started)
+            return unfinished(spec, "timeout", f"run exceeded its timeout of {timeout:g} s", started)
         finally:
             workers.done(proc)
         if workers.stopping.is_set():
@@ -125,8 +126,8 @@ def run_in_subprocess(spec_dict: dict, timeout: float | None = None, env: dict |
         if proc.returncode < 0:
             after = oom_kills()
             new_kills = after - kills if after is not None and kills is not None else None
-            return unfinished(spec_dict, *_killed(-proc.returncode, new_kills), started)
-        return unfinished(spec_dict, "failed", _died(proc.returncode, stderr, plugins), started)
+            return unfinished(spec, *_killed(-proc.returncode, new_kills), started)
+        return unfinished(spec, "failed", _died(proc.returncode, stderr, plugins), started)
 
 
 def _died(code: int, stderr: str, plugins) -> str:
@@ -184,10 +185,15 @@ def _killed(signum: int, new_oom_kills: int | None = None) -> tuple[str, str]:
     return "failed", f"worker killed by {name}"
 
 
-def unfinished(spec_dict: dict, status: str, error: str, started: float | None = None) -> dict:
+def unfinished(spec, status: str, error: str, started: float | None = None) -> dict:
     """The record of a run that produced none itself (timeout, killed worker, lost cluster task)."""
     wall = round(time.perf_counter() - started, 3) if started is not None else None
-    return record.new(jobs.from_dict(spec_dict).fields(), status, error, finished_at=record.now(), wall_s=wall)
+    return record.new(spec.fields(), status, error, finished_at=record.now(), wall_s=wall)
+
+
+def default_workers() -> int:
+    """Runs at a time by default: ``WORKERS_PER_GPU`` per GPU, else half the CPU cores."""
+    return len(gpu_ids()) * WORKERS_PER_GPU or max(1, (os.cpu_count() or 2) // 2)
 
 
 def gpu_ids() -> list[str]:
@@ -212,8 +218,8 @@ def worker_env(slot: int, workers: int, gpus: list[str]) -> dict:
     return env
 
 
-def local(specs: Iterable[RunSpec], *, workers: int = 1, timeout: float | None = None, plugins=(),
-          on_start: Callable[[RunSpec], None] | None = None, gpus: list[str] | None = None,
+def local(specs: Iterable, *, workers: int = 1, timeout: float | None = None, plugins=(),
+          on_start: Callable | None = None, gpus: list[str] | None = None,
           save_models: str | Path | None = None) -> Iterator[dict]:
     """Run specs on this machine, ``workers`` at a time, one fresh process per run.
 
@@ -228,7 +234,7 @@ def local(specs: Iterable[RunSpec], *, workers: int = 1, timeout: float | None =
         slots.put(slot)
     procs = Workers()
 
-    def one(spec: RunSpec) -> dict:
+    def one(spec) -> dict:
         slot = slots.get()
         try:
             if procs.stopping.is_set():
@@ -236,7 +242,7 @@ def local(specs: Iterable[RunSpec], *, workers: int = 1, timeout: float | None =
             if on_start:
                 on_start(spec)
             model = str(Path(save_models) / f"{spec.run_id}.keras") if save_models else None
-            return run_in_subprocess(spec.to_dict(), timeout, worker_env(slot, workers, gpus), plugins, procs, model)
+            return run_in_subprocess(spec, timeout, worker_env(slot, workers, gpus), plugins, procs, model)
         finally:
             slots.put(slot)
 
@@ -251,8 +257,8 @@ def local(specs: Iterable[RunSpec], *, workers: int = 1, timeout: float | None =
         _pools.remove(procs)
 
 
-def dask(specs: Iterable[RunSpec], *, workers: int = 1, timeout: float | None = None, plugins=(),
-         on_start: Callable[[RunSpec], None] | None = None, scheduler: str | None = None) -> Iterator[dict]:
+def dask(specs: Iterable, *, workers: int = 1, timeout: float | None = None, plugins=(),
+         on_start: Callable | None = None, scheduler: str | None = None) -> Iterator[dict]:
     """Run specs as tasks on a Dask cluster, each in a fresh process on its worker; gather records here.
 
     ``scheduler`` is an existing cluster's address (``tcp://HOST:8786``); without one a LocalCluster of
@@ -267,14 +273,14 @@ def dask(specs: Iterable[RunSpec], *, workers: int = 1, timeout: float | None = 
                                                   dashboard_address=None, silence_logs=logging.ERROR)
     try:
         with Client(scheduler or cluster) as client:
-            futures = {client.submit(run_in_subprocess, spec.to_dict(), timeout, None, list(plugins),
+            futures = {client.submit(run_in_subprocess, spec, timeout, None, list(plugins),
                                      key=f"bench-run-{spec.run_id}", pure=False, retries=0): spec
                        for spec in specs}
             for future in completed(futures):
                 try:
                     yield future.result()
                 except Exception as e:  # the task's worker died or the cluster lost it: still a record
-                    yield unfinished(futures[future].to_dict(), "failed", f"dask: {type(e).__name__}: {e}")
+                    yield unfinished(futures[future], "failed", f"dask: {type(e).__name__}: {e}")
     finally:
         if cluster is not None:
             cluster.close()

@@ -1,26 +1,28 @@
-"""Sweep files: a small YAML grid of tasks × models × seeds, expanded into RunSpecs, run and resumed."""
+"""Sweep files: a small YAML grid of tasks × models × seeds, expanded into RunSpecs and checked (``bench.core.check``);
+``bench.sweep.driver`` runs and resumes them."""
 
 from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 import models
 import tasks
-from bench.runner import record, validate
+from bench.core.check import check, grid_size
+from bench.core.errors import SpecError
+from bench.core.spec import RunSpec, TrainConfig
+from bench.core.text import quote
+from bench.core.widths import BUDGET, remember_widths
+from bench.runner import record
 from bench.sweep import PRESETS, presets
-from bench.runner.spec import BUDGET, RunSpec, SpecError, TrainConfig, remember_widths
-from bench.runner.validate import quote
-from bench.tune.stored import ALGORITHMS, LR_RANGE
 
 KEYS = ("name", "description", "seeds", "train", "tasks", "models", "overrides", "hp", "ladder", "param_budget",
         "tune")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # a sweep's name is its results folder
-RETRY = ("failed", "timeout", "killed")  # statuses that --retry-failed runs again
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class Sweep:
     name: str
     description: str
     specs: list[RunSpec]
-    tuned: bool = False  # ``hp: tuned``: each model's settings from ``bench tune`` (see ``with_tuned``)
+    tuned: bool = False  # ``hp: tuned``: each model's settings from ``bench tune`` (``bench.tune.stored.with_tuned``)
     ladder: bool = False  # ``ladder: true``: climb each task's lengths per model (see ``bench.sweep.ladder``)
     tune: dict | None = None  # ``tune:``: how ``bench tune --from`` tunes this sweep's models (``_tune_section``)
 
@@ -104,29 +106,27 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
         if model not in model_grid:
             raise SpecError(f"overrides.{model}: not a model of this sweep; models: {', '.join(model_grid)}")
         configs[model] = _train_grid({**train, **_mapping(override, f"overrides.{model}")}, f"overrides.{model}")
-    validate.grid_size(task_grid, model_grid, seeds, max(len(c) for c in configs.values()))
-    task_points = {t: [_task_point(t, p, f"tasks.{t}") for p in _grid(params, f"tasks.{t}")]
-                   for t, params in task_grid.items()}
-    first_task, first_points = next(iter(task_points.items()))
-    signature = tasks.create(first_task, **first_points[0]).signature
+    grid_size(task_grid, model_grid, seeds, max(len(c) for c in configs.values()))
+    task_points = {t: _grid(params, f"tasks.{t}") for t, params in task_grid.items()}
     budget = {BUDGET: data["param_budget"]} if data.get("param_budget") is not None else {}
-    model_points = {m: [_model_point(m, {**budget, **p}, f"models.{m}", signature) for p in _grid(params, f"models.{m}")]
-                    for m, params in model_grid.items()}
-    specs = {}
-    for task, points in task_points.items():
-        for task_point, model in itertools.product(points, model_grid):
-            for model_point, config, seed in itertools.product(model_points[model], configs[model], seeds):
-                spec = RunSpec(task, model, task_point, model_point, config, seed, name)
-                spec.resolved(size=False)  # validates; widths are sized for the runs that run (``check_sizes``)
-                specs.setdefault(spec.run_id, spec)  # the same point listed twice is one run
+    model_points = {m: [{**budget, **p} for p in _grid(params, f"models.{m}")] for m, params in model_grid.items()}
+    specs = [RunSpec(task, model, task_point, model_point, config, seed, name)
+             for task, points in task_points.items() for task_point, model in itertools.product(points, model_grid)
+             for model_point, config, seed in itertools.product(model_points[model], configs[model], seeds)]
+    check(specs)  # widths are sized for the runs that run (``driver.check_sizes``)
+    unique = {}
+    for spec in specs:
+        unique.setdefault(spec.run_id, spec)  # the same point listed twice is one run
     if data.get("hp", "defaults") not in ("defaults", "tuned"):
         raise SpecError(f"hp: expected defaults or tuned, got {data['hp']!r}")
     if not isinstance(data.get("ladder", False), bool):
         raise SpecError(f"ladder: expected true or false, got {data['ladder']!r}")
-    return Sweep(name, str(data.get("description", "")), list(specs.values()), data.get("hp") == "tuned",
+    return Sweep(name, str(data.get("description", "")), list(unique.values()), data.get("hp") == "tuned",
                  data.get("ladder", False), _tune_section(data.get("tune"), task_grid))
 
 
+ALGORITHMS = ("random", "bayesian", "grid")  # how ``bench tune`` searches
+LR_RANGE = (1e-4, 3e-2)  # log-uniform; 1e-3 vs 3e-3 decides LSTM adding (README: defaults)
 TUNE_KEYS = {"trials": int, "steps": int, "eval_every": int, "lengths": dict, "algorithm": str, "lr_range": list,
              "search": list, "seed": int}
 
@@ -162,29 +162,6 @@ def _tune_section(section, task_grid: dict) -> dict | None:
     return section
 
 
-def with_tuned(sweep: Sweep, results: Path | str) -> tuple[Sweep, list[str]]:
-    """``hp: tuned``: each spec with the model hyperparameters and learning rate of the best stored tuning of its
-    (task, parameters, model), values the sweep file sets itself kept; and one warning per (task, parameters,
-    model) that has no tuning stored, whose specs keep the defaults. A sweep whose ``tune`` section gives a task's
-    length takes, for every length of that task, the settings tuned at that length (one per ladder)."""
-    from bench.tune.stored import tuned_params
-
-    specs, warnings = {}, {}
-    lengths = (sweep.tune or {}).get("lengths") or {}
-    for spec in sweep.specs:
-        at = {**spec.task_params, "length": lengths[spec.task]} if spec.task in lengths else spec.task_params
-        best = tuned_params(results, spec.task, at, spec.model, spec.model_params)
-        if best is None:
-            label = replace(spec, task_params=at).label().rsplit(" seed ", 1)[0]
-            every = f" (tuned there for every {spec.task} length)" if spec.task in lengths else ""
-            warnings[label] = f"hp: tuned: no tuning stored for {label}{every}; its runs use the defaults (bench tune)"
-        else:
-            spec = replace(spec, model_params={**best["model_params"], **spec.model_params},
-                           train={"lr": best["train"]["lr"], **spec.train})
-        specs.setdefault(spec.run_id, spec)
-    return replace(sweep, specs=list(specs.values())), list(warnings.values())
-
-
 def _train_grid(values: dict, where: str) -> list[dict]:
     """Every combination of the training options listed (``clipnorm: [1.0, null]``); an option whose value is
     itself a list (``test_lengths``) is gridded by a list of lists."""
@@ -202,13 +179,7 @@ LIST_OPTIONS = ("test_lengths",)  # training options whose value is a list
 
 def _train_options(values: dict, where: str) -> dict:
     """The training options as asked (``values``), once TrainConfig has accepted them."""
-    unknown = sorted(set(values) - set(TrainConfig.keys()))
-    if unknown:
-        raise SpecError(f"{where}.{unknown[0]}: unknown training option; valid: {', '.join(TrainConfig.keys())}")
-    try:
-        TrainConfig(**values)
-    except SpecError as e:  # TrainConfig names the option as train.X: name where it was set
-        raise SpecError(str(e).replace("train.", f"{where}.", 1)) from None
+    TrainConfig.of(values, where)
     return dict(values)
 
 
@@ -234,111 +205,3 @@ def _grid(params, where: str) -> list[dict]:
     keys = list(params)
     choices = [_as_list(params[k], f"{where}.{k}") for k in keys]
     return [dict(zip(keys, point)) for point in itertools.product(*choices)]
-
-
-def _task_point(task: str, point: dict, where: str) -> dict:
-    validate.task_point(task, point, where)
-    return point
-
-
-def _model_point(model: str, point: dict, where: str, signature) -> dict:
-    validate.model_point(model, point, where, signature)
-    return point
-
-
-@dataclass(frozen=True)
-class Planned:
-    """A spec of the sweep with what the store holds for it: its record's status (None: never run) and, if that
-    record no longer describes what the spec would run today, why (``stale``)."""
-
-    spec: RunSpec
-    status: str | None
-    stale: tuple[str, ...] = ()
-
-    def runs(self, retry_failed: bool = False, rerun_stale: bool = False) -> bool:
-        """Whether this run runs (again)."""
-        return (self.status is None or (retry_failed and self.status in RETRY)
-                or (rerun_stale and bool(self.stale)))
-
-
-def plan(sweep: Sweep, results: Path | str) -> list[Planned]:
-    """Each spec with the status of its stored record and the reasons that record is stale, if any."""
-    from bench.runner.spec import stale
-
-    stored = {r["run_id"]: r for r in record.load(results, sweep.name)[0]}
-    out = []
-    for spec in sweep.specs:
-        rec = stored.get(spec.run_id)
-        out.append(Planned(spec, rec and rec["status"], tuple(stale(spec, rec)) if rec else ()))
-    return out
-
-
-def pending(rows: list[Planned], retry_failed: bool = False, rerun_stale: bool = False) -> list[RunSpec]:
-    """The specs of a plan that run: no stored record (the same run_id is the same run), with ``retry_failed``
-    also failed/timeout, with ``rerun_stale`` also those whose record is stale.
-
-    Seed by seed: every point of the grid gets its first seed before any gets its second, so a sweep cut
-    short still covers the whole grid.
-    """
-    return sorted((p.spec for p in rows if p.runs(retry_failed, rerun_stale)), key=lambda spec: spec.seed)
-
-
-def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", workers: int = 1,
-              timeout: float | None = None, retry_failed: bool = False, plugins=(), log=print,
-              rerun_stale: bool = False, show=None, **options) -> dict[str, int]:
-    """Run what is missing, writing each record as it arrives; return the count of each status.
-
-    A ladder sweep runs in rounds, each the next rung of every climb still going (``bench.sweep.ladder``).
-    ``show(record)`` is the text after each finished run's label (default: its score, or its error)."""
-    from bench.sweep import executors, jobs
-    from bench.sweep.progress import Progress
-
-    record.clean_stale(results, sweep.name)
-    rows = plan(sweep, results)
-    todo = pending(rows, retry_failed, rerun_stale)
-    stale = sum(bool(p.stale) for p in rows)
-    note = f", {stale} stale ({'rerun' if rerun_stale else 'kept; --rerun-stale reruns them, --dry-run says why'})" \
-        if stale else ""
-    most = "at most " if sweep.ladder else ""
-    log(f"sweep {sweep.name}: {len(sweep.specs)} runs, {len(sweep.specs) - len(todo)} stored, {most}{len(todo)} to run"
-        f"{note} ({executor} executor, {workers} worker{'s' * (workers != 1)})")
-    counts = dict.fromkeys(record.STATUSES, 0)
-    progress = Progress(len(todo))
-    done: set[str] = set()
-    if sweep.ladder:
-        todo = _next_rungs(sweep, results, done, retry_failed, rerun_stale)
-    try:
-        while todo:
-            check_sizes(todo)
-            for rec in executors.EXECUTORS[executor](todo, workers=workers, timeout=timeout, plugins=plugins,
-                                                     on_start=lambda s: progress.started(s.run_id, s.label()),
-                                                     **options):
-                record.write(rec, results)
-                done.add(rec["run_id"])
-                counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-                progress.finished(rec["run_id"], f"{rec['status']:8s} {jobs.from_dict(rec).label()}: "
-                                                 f"{(show or _score)(rec)}")
-            todo = _next_rungs(sweep, results, done, retry_failed, rerun_stale) if sweep.ladder else []
-    finally:
-        progress.close()
-    return counts
-
-
-def check_sizes(specs: list[RunSpec]) -> None:
-    """Size the width of every budgeted run about to run, so that a budget no width meets is one error before they
-    train (a ladder's rungs above where its climbs stop are never sized)."""
-    for spec in specs:
-        spec.resolved()
-
-
-def _next_rungs(sweep: Sweep, results, done: set[str], retry_failed: bool, rerun_stale: bool) -> list[RunSpec]:
-    """The next round of a ladder sweep: each climb's next rung, less what this invocation already ran."""
-    from bench.sweep import ladder
-
-    records = {r["run_id"]: r for r in record.load(results, sweep.name)[0]}
-    return ladder.climb(plan(sweep, results), records, retry_failed, rerun_stale, frozenset(done))[0]
-
-
-def _score(rec: dict) -> str:
-    score = (rec.get("metrics") or {}).get("score")
-    return f"score {score:.3f}" if score is not None else rec.get("error") or ""

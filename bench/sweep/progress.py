@@ -7,11 +7,7 @@ import sys
 import threading
 import time
 
-
-def clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60}:{seconds % 60:02d}"
+from bench.core.text import clock
 
 
 class Progress:

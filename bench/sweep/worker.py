@@ -1,6 +1,7 @@
-"""Entry point of a fresh worker process: ``python -m bench.sweep.worker SPEC_JSON OUT_PATH [PLUGIN ...]``.
+"""Entry point of a fresh worker process: ``python -m bench.sweep.worker KIND_MODULE SPEC_JSON OUT_PATH [PLUGIN ...]``.
 
-Imports the plugins, runs one spec (of any kind, see ``bench.sweep.jobs``) and writes its record to OUT_PATH; the driver, not the worker, stores it.
+Imports the module that registers the spec's kind (``bench.core.kinds``) and the plugins, runs one spec and writes
+its record to OUT_PATH; the driver, not the worker, stores it.
 A worker whose parent dies (a driver killed with SIGKILL) exits instead of training on as an orphan.
 """
 
@@ -11,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-exit_now = os._exit  # plugin code runs with os._exit disabled (bench.plugins.guarded); this watch may still exit
+exit_now = os._exit  # plugin code runs with os._exit disabled (bench.core.plugins.guarded); this watch may still exit
 
 
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
@@ -25,24 +26,23 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
 
 
 def main(argv=None) -> int:
-    spec_json, out_path, *plugin_refs = argv or sys.argv[1:]
+    module, spec_json, out_path, *plugin_refs = argv or sys.argv[1:]
     _exit_with_parent(int(os.environ.get("BENCH_PARENT_PID", os.getppid())))
-    from bench import quiet
+    from bench.core import quiet
 
     quiet.native_stderr_to_log()  # framework noise to the log; our traceback, if any, to the driver
-    from bench import plugins
+    from bench.core import kinds, plugins
+    from bench.core.errors import SpecError
     from bench.runner import record
-    from bench.runner.spec import SpecError
-    from bench.sweep import jobs
 
-    spec = jobs.from_dict(json.loads(spec_json))
+    spec = kinds.from_dict(json.loads(spec_json), module)
     try:
         plugins.load(plugin_refs)
     except SpecError as e:  # the plugin failed to import here (it imported in the driver): a failed record
         from bench.sweep.executors import unfinished
-        result = unfinished(spec.to_dict(), "failed", str(e))
+        result = unfinished(spec, "failed", str(e))
     else:
-        result = spec.execute(save_model=os.environ.get("BENCH_SAVE_MODEL") or None)
+        result = kinds.run(spec, os.environ.get("BENCH_SAVE_MODEL") or None)
     Path(out_path).write_text(record.hand_off(result))
     return 0
 

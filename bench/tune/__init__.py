@@ -20,6 +20,8 @@ import hashlib
 import json
 import math
 import os
+import subprocess
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,9 +29,13 @@ import keras_tuner
 
 import models
 import tasks
+from bench.core.check import FLAGS, check
+from bench.core.errors import SpecError
+from bench.core.spec import RunSpec, TrainConfig
+from bench.core.widths import BUDGET
 from bench.runner import record
-from bench.runner.spec import BUDGET, RunSpec, SpecError, TrainConfig
-from bench.tune.stored import ALGORITHMS, LR_RANGE, TIE, tuned_params  # noqa: F401  (tuned_params: for sweeps)
+from bench.sweep.grid import ALGORITHMS, LR_RANGE
+from bench.tune.stored import TIE
 
 LR = "lr"  # the learning rate's name in every search space
 OBJECTIVE = keras_tuner.Objective("val_score", direction="max")
@@ -115,7 +121,7 @@ class RegistryHyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model=None, results: str | Path = "results", trial_id: str | None = None, **_):
         """Run the trial (or reuse its stored record: the same values make the same run) and store its record."""
         spec = self.spec(hp)
-        path = Path(results) / spec.sweep / f"{spec.run_id}.json"
+        path = record.path_for(results, spec.sweep, spec.run_id)
         if path.exists():
             rec = record.read(path)
         else:
@@ -176,7 +182,9 @@ def validate(study: Study) -> None:
         raise SpecError(f"model {study.model!r} does not declare {unknown[0]!r} in its search space; declared: "
                         f"{', '.join(models.entry(study.model).space) or 'nothing'} (and {LR}, always)")
     search_space(study.model, study.fixed, study.search)
-    RegistryHyperModel(study).spec(keras_tuner.HyperParameters()).resolved()
+    spec = RegistryHyperModel(study).spec(keras_tuner.HyperParameters())
+    check([spec], FLAGS)
+    spec.resolved()  # sizes a parameter budget's width: one that no width meets is an error now
 
 
 def make_oracle(algorithm: str, trials: int, seed: int):
@@ -238,7 +246,7 @@ def store_best(study: Study, oracle, results: str | Path) -> dict | None:
 
 
 def _steps_to_solve(spec: RunSpec, results: str | Path) -> float:
-    path = Path(results) / spec.sweep / f"{spec.run_id}.json"
+    path = record.path_for(results, spec.sweep, spec.run_id)
     try:
         steps = (record.read(path).get("metrics") or {}).get("steps_to_solve")
     except (OSError, ValueError):
@@ -262,3 +270,68 @@ def studies(sweep, options: dict) -> list[Study]:
                       options.get("algorithm", "random") == "grid")
         out.setdefault(study.name, study)
     return list(out.values())
+
+
+def lr_range(text: str | None) -> tuple[float, float]:
+    """``--lr-range LOW,HIGH`` (None: the default range)."""
+    try:
+        low, high = (float(v) for v in text.split(",")) if text else LR_RANGE
+    except ValueError:
+        raise SpecError(f"--lr-range expects LOW,HIGH, got {text!r}") from None
+    if not 0 < low < high:
+        raise SpecError(f"--lr-range needs 0 < LOW < HIGH, got {text!r}")
+    return low, high
+
+
+def studies_of(task: str, task_params: dict, names: list[str], train: dict, fixed: dict, seed: int, sweep: str,
+               lr: tuple[float, float], algorithm: str) -> list[Study]:
+    """``bench tune --task … --model a,b``: one study per model, trained as ``train`` asks (lr is searched)."""
+    if LR in train:
+        raise SpecError(f"training option {LR!r} cannot be set here (lr is searched; --lr-range sets its range); "
+                        f"valid: {', '.join(k for k in TrainConfig.keys() if k != LR)}")
+    config = TrainConfig.of(train, "--train")
+    return [Study(task, task_params, name, config, fixed, seed, sweep, lr, grid=algorithm == "grid") for name in names]
+
+
+def run_studies(studies: list[Study], trials: int, results: str | Path, algorithm: str) -> int:
+    """Tune each study in turn, every bad value reported before any trial trains; print each best as JSON."""
+    for study in studies:
+        validate(study)
+    for study in studies:
+        best = tune(study, trials, results, algorithm)
+        if best is not None:
+            print(json.dumps({k: best[k] for k in ("study", "model", "val_score", "trials", "model_params", "train")}),
+                  flush=True)
+    return 0
+
+
+def from_sweep(sweep_ref: str, results: str | Path, workers: int, shard: str | None, command: list[str],
+               resume: str) -> int:
+    """``bench tune --from SWEEP``: every study of the sweep's ``tune:`` section, ``workers`` processes at a time,
+    each ``command --shard i/N`` (one share of the studies)."""
+    from bench.sweep import grid
+
+    plan = grid.load(sweep_ref, results)
+    if not plan.tune:
+        raise SpecError(f"sweep {plan.name!r} has no tune: section (trials, steps, lengths ...) to tune from")
+    options, every = plan.tune, studies(plan, plan.tune)
+    algorithm = options.get("algorithm", "random")
+    if shard:
+        index, count = (int(v) for v in shard.split("/"))
+        return run_studies(every[index::count], options["trials"], results, algorithm)
+    for study in every:
+        validate(study)
+    workers = min(workers, len(every))
+    print(f"bench tune: {len(every)} studies of sweep {plan.name} ({options['trials']} trials of "
+          f"{options['steps']} steps each), {workers} worker{'s' * (workers != 1)}; results in "
+          f"{Path(results) / (plan.name + '-tune')}", flush=True)
+    if workers == 1:
+        return run_studies(every, options["trials"], results, algorithm)
+    children = [subprocess.Popen([*command, "--shard", f"{i}/{workers}"]) for i in range(workers)]
+    try:
+        return max(child.wait() for child in children)
+    except KeyboardInterrupt:
+        for child in children:
+            child.terminate()
+        print(f"bench tune: stopped; finished trials are kept; resume with: {resume}", file=sys.stderr)
+        return 130

@@ -1,17 +1,16 @@
-"""Tuned settings on disk: what ``bench tune`` stored, found again for a sweep that says ``hp: tuned``.
-Light on purpose (no keras-tuner import): sweeps read it while planning."""
+"""Tuned settings on disk: what ``bench tune`` stored, found again for a sweep that says ``hp: tuned`` (``with_tuned``).
+Light on purpose (no keras-tuner import): ``bench sweep`` reads it while planning."""
 
 from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import tasks
 
 TIE = 0.005  # trials within this validation score of a search's best tie; the one that solved in fewest steps wins
-LR_RANGE = (1e-4, 3e-2)  # log-uniform; 1e-3 vs 3e-3 decides LSTM adding (README: defaults)
-ALGORITHMS = ("random", "bayesian", "grid")
 
 
 def tuned_params(results: str | Path, task: str, task_params: dict, model: str,
@@ -52,3 +51,24 @@ def _tuned_file(path: str, mtime: float) -> tuple[dict | None, dict | None]:
         return data, tasks.create(data["task"], **data["task_params"]).params
     except (OSError, ValueError, TypeError, KeyError, AttributeError, tasks.TaskError):
         return None, None
+
+
+def with_tuned(sweep, results: str | Path) -> tuple[object, list[str]]:
+    """``hp: tuned``: each spec with the model hyperparameters and learning rate of the best stored tuning of its
+    (task, parameters, model), values the sweep file sets itself kept; and one warning per (task, parameters,
+    model) that has no tuning stored, whose specs keep the defaults. A sweep whose ``tune`` section gives a task's
+    length takes, for every length of that task, the settings tuned at that length (one per ladder)."""
+    specs, warnings = {}, {}
+    lengths = (sweep.tune or {}).get("lengths") or {}
+    for spec in sweep.specs:
+        at = {**spec.task_params, "length": lengths[spec.task]} if spec.task in lengths else spec.task_params
+        best = tuned_params(results, spec.task, at, spec.model, spec.model_params)
+        if best is None:
+            label = replace(spec, task_params=at).label().rsplit(" seed ", 1)[0]
+            every = f" (tuned there for every {spec.task} length)" if spec.task in lengths else ""
+            warnings[label] = f"hp: tuned: no tuning stored for {label}{every}; its runs use the defaults (bench tune)"
+        else:
+            spec = replace(spec, model_params={**best["model_params"], **spec.model_params},
+                           train={"lr": best["train"]["lr"], **spec.train})
+        specs.setdefault(spec.run_id, spec)
+    return replace(sweep, specs=list(specs.values())), list(warnings.values())

@@ -1,7 +1,9 @@
-"""One validation of a run's task parameters, hyperparameters and size, used by ``bench run`` and by sweeps.
+"""The one validation pass: ``check(specs)``, which every entry point (``bench run``, sweep files, ``bench tune``,
+``bench speed``, the Python API) calls before anything trains. ``bench run`` is a one-point sweep to it.
 
 Everything here fails before any training, as a SpecError naming where the bad value was given (``--hp units``
 or ``models.lstm.units``); quoted values are cut short (``quote``), so a hostile YAML file makes a short error.
+Each check runs once per distinct value it checks: a model's hyperparameters are built once, not once per run.
 """
 
 from __future__ import annotations
@@ -9,23 +11,60 @@ from __future__ import annotations
 import math
 import os
 import re
-import reprlib
+from dataclasses import dataclass, field
 
 import models
 import tasks
-from bench.runner.spec import SpecError
+from bench.core.errors import SpecError, integer
+from bench.core.spec import RunSpec
+from bench.core.text import quote
+from bench.core.widths import BUDGET
 
 MAX_RUNS = 100_000  # a sweep larger than this is refused: its plan alone would take minutes and gigabytes
 MAX_BATCH_SHARE = 0.25  # an input batch (train, validation or test) may use at most this share of the RAM
 
-_quoting = reprlib.Repr()
-_quoting.maxlevel, _quoting.maxstring, _quoting.maxother, _quoting.maxlist, _quoting.maxdict = 3, 40, 40, 6, 6
+
+@dataclass(frozen=True)
+class Where:
+    """How an error names where a value was given: a sweep file's keys (``tasks.copy``, ``models.lstm``) or the
+    flags of ``bench run`` (``--param``, ``--hp``)."""
+
+    task: str = "tasks.{task}"
+    model: str = "models.{model}"
+    budget: str | None = None  # default: the model's place, ``.param_budget``
+    train: str = "{model}.train"
+    flags: dict = field(default_factory=dict)  # task parameters given by a flag of their own: {"length": "--length"}
 
 
-def quote(value, limit: int = 80) -> str:
-    """``repr(value)`` cut to about ``limit`` characters, nested containers elided (never builds a huge string)."""
-    text = _quoting.repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+SWEEP = Where()
+FLAGS = Where("--param", "--hp", "--param-budget", "--train", {"length": "--length"})
+
+
+def check(specs, where: Where = SWEEP) -> None:
+    """Raise a SpecError (or TaskError, ModelError) naming the first impossible value of ``specs``, of any kind,
+    before anything trains. A kind other than training runs gives its own ``checks()``."""
+    done = set()
+    for spec in specs:
+        for key, test in (_checks(spec, where) if isinstance(spec, RunSpec) else spec.checks()):
+            if key not in done:
+                done.add(key)
+                test()
+
+
+def _checks(spec: RunSpec, where: Where):
+    """A training run's checks as ``(key, test)``: its task point, model point (one build for the first task that
+    asks for it), training options, truncated BPTT, batch sizes against memory, and the rest of the spec."""
+    task, model = spec.task, spec.model
+    task_at, model_at = where.task.format(task=task), where.model.format(model=model)
+    params, hp = id(spec.task_params), id(spec.model_params)  # a sweep's specs share their points' dicts; a hostile
+    config = spec.config  # value is refused by its check before anything reads it whole
+    yield ("task", task, params), lambda: task_point(task, spec.task_params, task_at, where.flags)
+    signature = lambda: tasks.create(task, **spec.task_params).signature  # noqa: E731
+    yield ("model", model, hp), lambda: model_point(model, spec.model_params, model_at, signature(), where.budget)
+    yield ("tbptt", model, config.tbptt), lambda: models.registry.check_tbptt(model, config.tbptt)
+    yield ("fits", task, params, config.batch_size, config.val_size, config.test_size), \
+        lambda: fits(signature(), config, where.train.format(model=model))
+    yield ("spec", id(spec)), lambda: spec.resolved(size=False)
 
 
 def task_point(task: str, point: dict, where: str, flags: dict | None = None):
@@ -41,9 +80,7 @@ def model_point(model: str, point: dict, where: str, signature, budget_flag: str
     Other errors of the build (a bug in a plugin's model, no memory, a plugin calling ``sys.exit``) are left
     to the run, which records them.
     """
-    from bench import plugins
-
-    from bench.runner.spec import BUDGET
+    from bench.core import plugins
 
     defaults = _defaults(lambda m: models.entry(m).defaults, model, where)
     if BUDGET in point:
@@ -61,11 +98,8 @@ def model_point(model: str, point: dict, where: str, signature, budget_flag: str
 
 def _check_budget(model: str, point: dict, where: str, flag: str) -> None:
     """A parameter budget (given as ``flag``) is a positive integer, for a model with a width set nowhere else."""
-    from bench.runner.spec import BUDGET
-
     budget, width = point[BUDGET], models.entry(model).width
-    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
-        raise SpecError(f"{flag} must be an integer >= 1, got {quote(budget)}")
+    integer(budget, flag)
     if width is None:
         raise SpecError(f"{flag}: model {model!r} declares no width, so a parameter budget cannot size it")
     if width in point:
@@ -101,15 +135,6 @@ def grid_size(task_grid: dict, model_grid: dict, seeds: list, train_points: int 
         raise SpecError(f"the grid has {total:,} runs (tasks × models × seeds), more than the cap of {MAX_RUNS:,}; "
                         f"split it into several sweeps")
     return total
-
-
-def finite_positive(value, flag: str, allow_none: bool = True) -> None:
-    """A number > 0 and finite (or None where allowed), else a SpecError naming ``flag``."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise SpecError(f"{flag} must be a finite number > 0{' or omitted' if allow_none else ''}, "
-                        f"got {quote(value)}")
 
 
 def _ram_bytes() -> int | None:

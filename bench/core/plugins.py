@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.runner.spec import SpecError
+from bench.core.errors import SpecError
 
 
 class PluginExit(Exception):

@@ -1,0 +1,54 @@
+"""Bad input: ``SpecError`` (one line, exit 2, before anything trains), and the checks of one value it comes from."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+from bench.core.text import quote, short
+
+
+class SpecError(ValueError):
+    """A run or sweep was described with an impossible value."""
+
+
+def integer(value, where: str, minimum: int = 1, allow_none: bool = False) -> None:
+    """An integer >= ``minimum`` (or None where allowed), else a SpecError naming ``where``."""
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise SpecError(f"{where} must be an integer >= {minimum}{' or null' if allow_none else ''}, "
+                        f"got {quote(value)}")
+
+
+def positive(value, where: str, allow_none: bool = False, what: str = "a number") -> None:
+    """A finite number > 0 (or None where allowed), else a SpecError naming ``where``."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise SpecError(f"{where} must be {what} > 0{' or null' if allow_none else ''}, got {quote(value)}")
+
+
+def writable_folder(path: Path | str, flag: str) -> Path:
+    """``path`` as a folder we can write in (created if missing), else a SpecError: checked before training."""
+    path = Path(path)
+    try:
+        existing = next((p for p in [path, *path.parents] if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise SpecError(f"{flag} {short(path)}: {short(existing)} is a file, not a folder")
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise SpecError(f"{flag} {short(path)}: cannot write there ({e.strerror or e})") from None
+    return path
+
+
+def writable_file(path: Path | str, flag: str) -> Path:
+    """``path`` as a file we can write (its folder must exist or be creatable), else a SpecError."""
+    path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{flag} {short(path)}: is a folder; give a file name")
+    writable_folder(path.parent, flag)
+    return path
