@@ -281,7 +281,7 @@ def test_speed_report_says_where_each_model_crosses_the_reference_lstm(tmp_path,
         record.write(r, tmp_path / "results")
     assert cli.main(["report", "sp", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "reports")]) == 0
     out = capsys.readouterr().out.strip()
-    assert out == f"report written to {tmp_path / 'reports' / 'sp'}/ (index.md): 9 records (ok 8, oom 1), 3 figures"
+    assert out == f"report written to {tmp_path / 'reports' / 'sp' / 'index.md'}: 9 records (ok 8, oom 1), 3 figures"
     folder = tmp_path / "reports" / "sp"
     index = (folder / "index.md").read_text()
     assert "transformer's peak memory rises above lstm's between T=64 and T=256 (T=64…1024: 0.8× → 6.4×)" in index

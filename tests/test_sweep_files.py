@@ -111,9 +111,9 @@ def test_results_table_flattens_old_new_and_skips_foreign_files(tmp_path, capsys
     err = capsys.readouterr().err
     assert "junk.json" in err and "foreign.json" in err and ".tmp" not in err
     table = pd.read_csv(out)
-    assert list(table.run_id) == ["a1", "b2"] and "history" not in table.columns
-    assert table["metrics.extra.x"].tolist()[0] == 1 and pd.isna(table["metrics.score"][1])
-    assert table["task_params.length"].tolist()[0] == 5 and pd.isna(table["task_params.length"][1])
+    assert list(table.run_id) == ["b2", "a1"] and "history" not in table.columns  # ordered by task: adding, copy
+    assert table["metrics.extra.x"].tolist()[1] == 1 and pd.isna(table["metrics.score"][0])
+    assert table["task_params.length"].tolist()[1] == 5 and pd.isna(table["task_params.length"][0])
     frame, skipped = store.table(tmp_path, "mix")
     assert frame.shape == table.shape and len(skipped) == 2
     parquet = tmp_path / "mix.parquet"

@@ -215,7 +215,7 @@ def test_zoo_options_reject_bad_input_in_one_line(argv, words, capsys):
 
 
 def test_a_sweeps_parameter_budget_sizes_each_model_per_task_and_keeps_the_budget_as_identity():
-    from bench.sweep import grid, ladder
+    from bench.sweep import driver, grid, ladder
 
     sweep = grid.expand({"param_budget": 5000, "tasks": {"adding": {"length": [6, 12]}, "copy": {"length": 4}},
                          "models": {"lstm": {}, "tcn": {}}})
@@ -230,5 +230,6 @@ def test_a_sweeps_parameter_budget_sizes_each_model_per_task_and_keeps_the_budge
     assert len({ladder.group_key(s) for s in adding}) == 1  # one ladder across lengths
     with pytest.raises(grid.SpecError, match="param_budget sets units"):
         grid.expand({"param_budget": 3000, "tasks": {"adding": {}}, "models": {"lstm": {"units": 8}}})
-    with pytest.raises(ValueError, match="within 5 %"):  # `bench sweep` shows it as one line naming the file
-        grid.expand({"param_budget": 3, "tasks": {"adding": {}}, "models": {"lstm": {}}})
+    impossible = grid.expand({"param_budget": 3, "tasks": {"adding": {}}, "models": {"lstm": {}}})
+    with pytest.raises(ValueError, match="within 5 %"):  # sized before what runs next trains: one line, exit 2
+        driver.check_sizes(impossible.specs)

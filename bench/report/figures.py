@@ -330,7 +330,9 @@ def learning_curves(hist, best, colours, folder) -> list[str]:
             ax.plot(curve.step, curve.val_score.clip(-0.5, 1.05), color=colours.get(variant, "0.5"), linewidth=1.2,
                     marker="o", markersize=2.5, linestyle=SEED_STYLES[i % len(SEED_STYLES)], label=f"seed {_whole(seed)}")
         ax.axhline(0.0, color="0.3", linestyle="--", linewidth=0.8)
-        ax.set_xlim(0, chosen.step[chosen.task == task].max())
+        last = chosen.step[chosen.task == task].max()
+        if last == last and 0 < last < float("inf"):  # a record without steps leaves the axis to matplotlib
+            ax.set_xlim(0, last)
         ax.set_ylim(-0.55, 1.1)
         ax.tick_params(labelsize=7)
     _legend(fig, axes, colours, [])

@@ -94,8 +94,9 @@ def _costs(name: str, signature, model, hp: dict, batch: int) -> str:
     if entry.flops is not None:
         one, two = (models.forward_flops(name, signature, n, **hp) for n in (batch, 2 * batch))
         _expect(math.isfinite(one) and one > 0, "flops", f"{one!r} for batch {batch}, {sig_name}: expected > 0")
-        _expect(math.isclose(two, 2 * one, rel_tol=1e-6), "flops", f"not linear in the batch ({one:g} at {batch},"
-                f" {two:g} at {2 * batch}): flops must be summed over the batch")
+        _expect(1.5 * one <= two <= 2 * one * (1 + 1e-6), "flops", f"{one:g} at batch {batch}, {two:g} at "
+                f"{2 * batch}: flops must be summed over the batch (a cost shared by the batch, such as a "
+                f"convolution kernel computed once, may be counted once)")
         from models import heads
 
         full = {**entry.defaults, **hp}
