@@ -156,12 +156,20 @@ def check_tbptt(name: str, tbptt: int | None) -> None:
 def forward_flops(name: str, signature, batch: int, **hp) -> float | None:
     """Analytic FLOPs of one forward pass of the whole model, summed over batch and time: mixer plus readout (the
     embedding is a lookup). The entry's ``flops`` gets every hyperparameter and, if it takes it, ``per_step``."""
+    declared = mixer_flops(name, signature, batch, **hp)
+    if declared is None:
+        return None
+    mixer, width = declared
+    return float(mixer + heads.readout_flops(signature, batch, width))
+
+
+def mixer_flops(name: str, signature, batch: int, **hp) -> tuple[float, int] | None:
+    """The entry's ``flops`` formula for this task: (forward FLOPs of the mixer, its output width), or None."""
     model = entry(name)
     if model.flops is None:
         return None
-    mixer, width = model.flops(batch, signature.length, heads.mixer_width(signature),
-                               **_formula_keywords(model.flops, {**model.defaults, **hp}, signature))
-    return float(mixer + heads.readout_flops(signature, batch, width))
+    return model.flops(batch, signature.length, heads.mixer_width(signature),
+                       **_formula_keywords(model.flops, {**model.defaults, **hp}, signature))
 
 
 def state_size(name: str, signature, **hp) -> int | None:

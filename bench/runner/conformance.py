@@ -89,19 +89,15 @@ def _costs(name: str, signature, model, hp: dict, batch: int) -> str:
     state (a count of floats >= 0) of the model, where it declares them."""
     import models
 
-    entry, sig_name = models.entry(name), f"{signature.length} steps"
+    entry = models.entry(name)
     parts = []
     if entry.flops is not None:
         one, two = (models.forward_flops(name, signature, n, **hp) for n in (batch, 2 * batch))
-        _expect(math.isfinite(one) and one > 0, "flops", f"{one!r} for batch {batch}, {sig_name}: expected > 0")
+        _expect(math.isfinite(one) and one > 0, "flops", f"{one!r} for batch {batch}, {signature.length} steps: expected > 0")
         _expect(1.5 * one <= two <= 2 * one * (1 + 1e-6), "flops", f"{one:g} at batch {batch}, {two:g} at "
                 f"{2 * batch}: flops must be summed over the batch (a cost shared by the batch, such as a "
                 f"convolution kernel computed once, may be counted once)")
-        from models import heads
-
-        full = {**entry.defaults, **hp}
-        width = entry.flops(batch, signature.length, heads.mixer_width(signature),
-                            **models.registry._formula_keywords(entry.flops, full, signature))[1]
+        width = models.registry.mixer_flops(name, signature, batch, **hp)[1]
         built = model.get_layer("readout").input.shape[-1]
         _expect(width == built, "flops", f"declares output width {width}; the mixer returns {built}")
         parts.append(f"{one:,.0f} forward FLOPs at batch {batch}")
