@@ -94,11 +94,9 @@ def cmd_speed(args) -> int:
     mode = "overhead" if args.overhead else "plain" if args.plain else "speed"
     grid = {"models": None if args.models is None else _names(args.models)} | {
         k: _ints(getattr(args, k), f"--{k}") for k in ("units", "batch", "lengths") if getattr(args, k) is not None}
-    return speed.command(mode, args.results, **grid, sweep=args.sweep, timeout=args.timeout, rerun=args.rerun,
-                         plugins=args.plugin, resume=args.resume, precision=args.precision,
-                         **_given(args, "steps", "rounds"), jit=_value(args.jit), breakdown=args.breakdown,
-                         input_width=args.input_width, preset=args.preset, generic=args.generic,
-                         min_steps=args.min_steps, min_seconds=args.min_seconds, warmup=args.warmup)
+    return speed.command(mode, args.results, **grid, plugins=args.plugin, resume=args.resume, jit=_value(args.jit),
+                         **_given(args, "sweep", "timeout", "rerun", "precision", "steps", "rounds", "breakdown",
+                                  "input_width", "preset", "generic", "min_steps", "min_seconds", "warmup"))
 
 
 def cmd_tune(args) -> int:
@@ -234,11 +232,11 @@ COMMANDS = {  # name → (function, help, shared OPTIONS, own arguments)
     "speed": (cmd_speed, "time forward and forward+backward steps per model, width, batch and length",
               "--precision --backend --results --plugin",
               [_a("--models", help="comma-separated (default lstm,gru,transformer; --overhead: lstm)"),
-               _a("--units", help="widths (d_model for the Transformer), comma-separated (default 256; --overhead: 64)"),
+               _a("--units", help="widths (the Transformer's d_model), comma-separated (default 256; --overhead: 64)"),
                _a("--batch", help="batch sizes, comma-separated (default 64)"),
                _a("--lengths", help="sequence lengths, comma-separated (default 64,256,1024,4096; --overhead: 100)"),
                _a("--input-width", type=int, default=64, help="features per step fed to the model"),
-               _a("--preset", choices=["deepbench"], help="DeepBench's RNN training configurations (those of --models)"),
+               _a("--preset", choices=["deepbench"], help="DeepBench's RNN training configurations (of --models)"),
                _a("--min-steps", type=int, default=30, help="timed steps (or --min-seconds, whichever first)"),
                _a("--min-seconds", type=float, default=2.0),
                _a("--warmup", type=int, default=3, help="untimed calls after the first (compile) call"),
@@ -263,7 +261,7 @@ COMMANDS = {  # name → (function, help, shared OPTIONS, own arguments)
               _a("--shard", help=argparse.SUPPRESS), _a("--task"),
               _a("--model", help="a model, or several comma-separated (each its own search)"),
               _a("--trials", type=int, default=10, help="settings tried per model"),
-              _a("--lr-range", metavar="LOW,HIGH", help="learning rate range, searched log-uniform (default 1e-4,3e-2)"),
+              _a("--lr-range", metavar="LOW,HIGH", help="learning rates searched, log-uniform (default 1e-4,3e-2)"),
               _a("--algorithm", choices=["random", "bayesian", "grid"], default="random",
                  help="grid: learning rates half a decade apart across --lr-range, and every choice of the space"),
               _a("--sweep", default="tune", help="trial records go to RESULTS/SWEEP/, best settings to "

@@ -270,9 +270,11 @@ def test_tuning_a_finished_study_again_changes_nothing_and_its_sweep_stays_store
 
 def test_an_interrupted_grid_search_runs_every_point_once_and_more_trials_continue_it(tmp_path, capsys, monkeypatch):
     """Issue 21, class 2: the records are the search's state, so a resumed grid misses no point and repeats none."""
-    argv = lambda results, trials: ["tune", "--task", "adding", "--length", "6", "--model", "gru", "--hp", "units=8",
-                                    "--hp", "layers=1", "--hp", "dropout=0", "--algorithm", "grid", "--lr-range", "0.001,0.1", "--trials", str(trials),
-                                    "--steps", "10", "--results", str(results)]
+    def argv(results, trials):
+        return ["tune", "--task", "adding", "--length", "6", "--model", "gru", "--hp", "units=8", "--hp", "layers=1",
+                "--hp", "dropout=0", "--algorithm", "grid", "--lr-range", "0.001,0.1", "--trials", str(trials),
+                "--steps", "10", "--results", str(results)]
+
     val = lambda spec: abs(math.log10(spec.train["lr"]) + 2) / 10  # best at lr 1e-2, the third grid point
     calls = []
     monkeypatch.setitem(executors.EXECUTORS, "local", fake_executor(calls, val, stop_after=1))
@@ -285,7 +287,8 @@ def test_an_interrupted_grid_search_runs_every_point_once_and_more_trials_contin
     assert len(calls) == 8 and len(set(calls)) == 4  # each of the 4 points once in each folder
     assert sorted(r["train"]["lr"] for r in trial_records(tmp_path / "a")) == pytest.approx(
         [1e-3, 10 ** -2.5, 1e-2, 10 ** -1.5])
-    assert tuned(tmp_path / "a") == tuned(tmp_path / "b") and tuned(tmp_path / "a")["train"]["lr"] == pytest.approx(1e-2)
+    assert tuned(tmp_path / "a") == tuned(tmp_path / "b")
+    assert tuned(tmp_path / "a")["train"]["lr"] == pytest.approx(1e-2)
     assert cli.main(argv(tmp_path / "a", 6)) == 0  # more trials: the grid's fifth and last point, nothing again
     assert len(calls) == 9 and len(set(calls)) == 5 and tuned(tmp_path / "a")["trials"] == 5
 
@@ -337,7 +340,7 @@ def test_one_driver_per_folder_for_tune_and_speed(tmp_path, capsys):
 def test_a_bad_hidden_flag_is_one_line(tmp_path, capsys, shard):
     path = tmp_path / "mini.yaml"
     path.write_text(json.dumps(TUNED_SWEEP))
-    assert cli.main(["tune", "--from", str(path), "--results", str(tmp_path), "--shard", shard]) == 2
+    assert cli.main(["tune", "--from", str(path), "--results", str(tmp_path), f"--shard={shard}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"bench tune: error: --shard expects I/N with 0 <= I < N, got {shard!r}"
 

@@ -3,10 +3,10 @@
 A trial is an ordinary training run (a ``RunSpec``, kind ``train``) whose record carries a ``tune`` field; the
 sweep driver runs the trials of every study through the sweep executors (a fresh worker process per trial, pinned
 to a GPU, ended when the driver stops or dies) and writes each record as it arrives (``bench.sweep.driver``). It
-does so in rounds: each round runs every trial known and not stored yet (``bench.tune.trials.known``: all of a grid or
-random search, the next of a Bayesian one), ``workers`` at a time across studies. One driver per results folder
-(the sweep's lock); Ctrl-C or SIGTERM stops it within seconds with the finished trials kept and the command to
-resume printed. A distributed search (``KERASTUNER_*``) goes through ``bench.tune.distributed`` instead.
+does so in rounds: each round runs every trial known and not stored yet (``bench.tune.trials.known``: all of a
+grid or random search, the next of a Bayesian one), ``workers`` at a time across studies. One driver per results
+folder (the sweep's lock); Ctrl-C or SIGTERM stops it within seconds with the finished trials kept and the command
+to resume printed. A distributed search (``KERASTUNER_*``) goes through ``bench.tune.distributed`` instead.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from pathlib import Path
 
 from bench.core.errors import SpecError
 from bench.runner import record
-from bench.sweep import driver
-from bench.sweep.grid import Sweep
+from bench.sweep import driver, grid
 from bench.tune import distributed
 from bench.tune.study import Study, lr_range, studies, studies_of, validate
 from bench.tune.trials import Trial, known, store_best, summary
@@ -37,7 +36,7 @@ def search(every: list[Study], count: int, results: str | Path, algorithm: str, 
             break
         print(f"bench tune: {len(found)} trials known, {len(found) - len(todo)} stored, {len(todo)} to run "
               f"({workers} worker{'s' * (workers != 1)})", flush=True)
-        driver.run_sweep(Sweep(folder, "bench tune", [t.spec for t in todo.values()]), results, workers=workers,
+        driver.run_sweep(grid.Sweep(folder, "bench tune", [t.spec for t in todo.values()]), results, workers=workers,
                          retry_failed=retry_failed, plugins=plugins, log=lambda line: None,
                          show=lambda rec: _line(todo[rec["run_id"]], rec),
                          annotate=lambda rec: {"tune": todo[rec["run_id"]].tune_field(rec)})
@@ -67,7 +66,7 @@ def command(from_sweep: str | None, results: str | Path, trials: int, *, task: s
     from the I-th) or of ``task`` × ``models``, every bad value refused before any trial trains, then searched."""
     driver.check_options(workers, None)
     if from_sweep:
-        every, trials, algorithm = _from_sweep(from_sweep, results)
+        every, trials, algorithm, about = _from_sweep(from_sweep, results)
     elif task and models:
         every = studies_of(task, task_params or {}, list(models), train or {}, fixed or {}, seed, sweep,
                            lr_range(lr), algorithm)
@@ -83,21 +82,22 @@ def command(from_sweep: str | None, results: str | Path, trials: int, *, task: s
     for study in every:
         validate(study)
     if from_sweep:
-        print(f"bench tune: {len(every)} studies of sweep {from_sweep} ({trials} trials each); results in "
-              f"{Path(results) / every[0].sweep}", flush=True)
+        print(f"bench tune: {len(every)} studies of {about}; results in {Path(results) / every[0].sweep}", flush=True)
     if distributed.active():  # chief and workers share the folder: no lock
         return distributed.search(every, trials, results, algorithm, plugins)
     return driver.exclusive(results, every[0].sweep, lambda: search(every, trials, results, algorithm, workers or 1,
                                                                     plugins, retry_failed), "bench tune", resume)
 
 
-def _from_sweep(ref: str, results: str | Path) -> tuple[list[Study], int, str]:
-    from bench.sweep import grid
-
+def _from_sweep(ref: str, results: str | Path) -> tuple[list[Study], int, str, str]:
+    """The studies of a sweep's ``tune:`` section, its trials per study and algorithm, and a line about them."""
     plan = grid.load(ref, results)
-    if not plan.tune:
+    options = plan.tune
+    if not options:
         raise SpecError(f"sweep {plan.name!r} has no tune: section (trials, steps, lengths ...) to tune from")
-    return studies(plan, plan.tune), plan.tune["trials"], plan.tune.get("algorithm", "random")
+    algorithm = options.get("algorithm", "random")
+    return studies(plan, options), options["trials"], algorithm, \
+        f"sweep {plan.name} ({options['trials']} {algorithm} trials of {options['steps']} steps each)"
 
 
 def _shard(text: str | None) -> tuple[int, int]:
