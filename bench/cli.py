@@ -4,19 +4,15 @@ checks, runs, locks and pools live in the harness. Bad input is one line and exi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import signal
 import sys
-from pathlib import Path
+import threading
 
-from bench.core.choices import JIT, PRECISIONS
-from bench.core.errors import SpecError, positive, writable_file, writable_folder
-
-BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}  # Keras backend → module it needs
-MAX_ERROR_CHARS = 400  # an error is one line a person reads, whatever value it quotes
-UsageError = SpecError  # bad input from the user: printed as one line, exit code 2
+from bench.core.backend import BACKENDS
+from bench.core.choices import PRECISIONS
+from bench.core.errors import SpecError, one_line
 
 
 def cmd_list(args) -> int:
@@ -28,98 +24,44 @@ def cmd_list(args) -> int:
 
 def cmd_run(args) -> int:
     from bench.core import plugins
-    from bench.core.check import FLAGS, check
     from bench.core.spec import RunSpec
     from bench.core.widths import BUDGET
-    from bench.runner import record
-    from bench.runner.run import run
+    from bench.sweep import driver
 
     plugins.load(args.plugin)
     train = _given(args, "steps", "batch_size", "lr", "eval_every", "max_seconds", "precision") | _pairs(args.train, "--train")
     hp = _pairs(args.hp, "--hp") | ({BUDGET: args.param_budget} if args.param_budget is not None else {})
     spec = RunSpec(args.task, args.model, _length(args) | _pairs(args.param, "--param"), hp, train, args.seed, "adhoc")
-    check([spec], FLAGS)
-    spec.resolved()  # sizes a parameter budget's width: one that no width meets is an error before training
-    folder = writable_folder(Path(args.results) / spec.sweep, "--results")
-    rec = run(spec, save_model=folder / f"{spec.run_id}.keras" if args.save_model else None)
-    path = record.write(rec, args.results)
-    metrics = rec.get("metrics") or {}
-    summary = {k: metrics.get(k) for k in ("metric", "value", "baseline", "score", "solved", "steps_to_solve")}
-    model_file = str(folder / rec["model_file"]) if rec.get("model_file") else None
-    print(json.dumps({"status": rec["status"], "error": rec["error"], **summary,
-                      "step_ms": (rec.get("speed") or {}).get("step_ms_median"), "record": str(path),
-                      **({"model_file": model_file} if args.save_model else {})}))
-    return 0 if rec["status"] != "failed" else 1
+    return driver.run_one(spec, args.results, args.save_model)
 
 
 def cmd_sweep(args) -> int:
     from bench.core import plugins
-    from bench.sweep import driver, executors, grid
+    from bench.sweep import driver, grid
     from bench.tune.stored import with_tuned
 
-    if args.scheduler and args.executor != "dask":
-        raise UsageError("--scheduler needs --executor dask")
-    if args.save_model and args.executor == "dask":
-        raise UsageError("--save-model needs --executor local (Dask workers may not share this filesystem)")
-    _at_least_one(args.workers, "--workers")
-    _timeout(args.timeout)
     refs = plugins.load(args.plugin)
     plan = grid.load(args.sweep, args.results)
     if plan.tuned:
         plan, warnings = with_tuned(plan, args.results)
         for line in warnings:
             print(f"bench sweep: warning: {line}", file=sys.stderr)
-    if args.dry_run:
-        driver.dry_run(plan, args.results, args.retry_failed, args.rerun_stale)
-        return 0
-    folder = writable_folder(Path(args.results) / plan.name, "--results")
-    options = {"scheduler": args.scheduler} if args.executor == "dask" else {}
-    options |= {"save_models": str(folder)} if args.save_model else {}
-    lock = driver.lock(args.results, plan.name)
-    try:
-        counts = driver.run_sweep(plan, args.results, args.executor, args.workers or executors.default_workers(),
-                                  args.timeout, args.retry_failed, refs, rerun_stale=args.rerun_stale, **options)
-    except KeyboardInterrupt:
-        executors.stop_all()
-        print(f"bench sweep: stopped; workers ended, {len(list(folder.glob('*.json')))} finished record(s) kept in "
-              f"{folder}; resume with: {_command_line()}", file=sys.stderr)
-        return 130
-    finally:
-        lock.close()  # releases the lock (a killed driver's is released by the kernel)
-    print("summary: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; records in {folder}")
-    return 1 if counts.get("failed") else 0
+    return driver.command(plan, args.results, args.executor, args.workers, args.scheduler, args.timeout,
+                          args.retry_failed, args.rerun_stale, args.dry_run, args.save_model, refs, args.resume)
 
 
 def cmd_results(args) -> int:
-    from bench.runner import record
-
-    record.require(args.results, args.sweep)
     if args.format == "parquet" and not args.out:
-        raise UsageError("--format parquet needs --out FILE")
-    if args.out:
-        writable_file(args.out, "--out")
+        raise SpecError("--format parquet needs --out FILE")
+    _needs(args.results, [args.sweep], args.out, file=True)
     from bench.report import query
-    from bench.sweep import store
 
-    try:
-        table, skipped = query.table(args.sweep, args.results, where=args.where, sort=args.sort,
-                                     columns=args.columns, history=args.history)
-    except query.QueryError as e:
-        raise UsageError(str(e)) from None
-    for line in skipped:
-        print(f"bench results: skipped {line}", file=sys.stderr)
-    shown = table.columns if args.columns else query.default_columns(table, args.history)
-    text = store.export(table, args.format, args.out, shown)
-    print(text if text is not None else f"{len(table)} runs x {len(table.columns)} columns written to {args.out}",
-          file=sys.stdout if text is not None else sys.stderr)
-    return 0
+    return query.command(args.sweep, args.results, args.format, args.out, args.where, args.sort, args.columns,
+                         args.history)
 
 
 def cmd_report(args) -> int:
-    from bench.runner import record
-
-    record.require(args.results, args.sweep)
-    writable_folder(args.out, "--out")
+    _needs(args.results, [args.sweep], args.out)
     from bench import report
     from bench.report import html
 
@@ -129,10 +71,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from bench.runner import record
-
-    record.require(args.results, args.sweep)
-    writable_folder(args.out, "--out")
+    _needs(args.results, [args.sweep], args.out)
     from bench.report import tensorboard
 
     folder, runs = tensorboard.export(args.sweep, args.results, args.out)
@@ -141,11 +80,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from bench.runner import record
-
-    for sweep in (args.a, args.b):
-        record.require(args.results, sweep)
-    writable_folder(args.out, "--out")
+    _needs(args.results, [args.a, args.b], args.out)
     from bench.report import compare
 
     folder, summary = compare.build(args.a, args.b, args.results, args.out)
@@ -153,68 +88,45 @@ def cmd_compare(args) -> int:
     return 0
 
 
-SPEED_DEFAULTS = {  # per mode of `bench speed`: models, widths, batches, lengths, sweep
-    "speed": ("lstm,gru,transformer", "256", "64", "64,256,1024,4096", "speed"),
-    "plain": ("lstm,gru,transformer", "256", "64", "64,256,1024,4096", "plain-loop"),
-    "overhead": ("lstm", "64", "64", "100", "overhead"),
-}
-
-
 def cmd_speed(args) -> int:
-    from bench.core import plugins
-    from bench.speed import breakdown, overhead, plain, timing
+    from bench import speed
 
-    _timeout(args.timeout)
-    refs = plugins.load(args.plugin)
     mode = "overhead" if args.overhead else "plain" if args.plain else "speed"
-    given = [args.models, args.units, args.batch, args.lengths, args.sweep]
-    names, units, batch, lengths, sweep = [v if v is not None else d for v, d in zip(given, SPEED_DEFAULTS[mode])]
-    grid = _names(names), _ints(units, "--units"), _ints(batch, "--batch"), _ints(lengths, "--lengths")
-    if mode != "speed":
-        kind = overhead if args.overhead else plain
-        rounds = _given(args, "steps", "rounds") | ({"precision_name": args.precision} if args.precision and args.plain else {})
-        specs = kind.configurations(*grid, sweep, **rounds)
-        counts, _ = timing.measure_all(specs, sweep, args.results, args.timeout, args.rerun, refs, kind.line)
-        return 1 if counts.get("failed") else 0
-    jit = _value(args.jit)
-    if jit not in JIT:
-        raise UsageError(f"--jit must be true, false or auto, got {args.jit!r}")
-    specs = timing.configurations(*grid, args.input_width, args.preset, args.generic, min_steps=args.min_steps,
-                                  min_seconds=args.min_seconds, warmup=args.warmup, jit_compile=jit, sweep=sweep,
-                                  breakdown=args.breakdown, precision=args.precision or "float32")
-    counts, records = timing.measure_all(specs, sweep, args.results, args.timeout, args.rerun, refs)
-    print(timing.table(records))
-    if args.breakdown:
-        print("\nmatmul floor (ms): each matmul of the step timed alone; rest = f+b - floor")
-        print(breakdown.table(records))
-    return 1 if counts.get("failed") else 0
+    grid = {"models": None if args.models is None else _names(args.models)} | {
+        k: _ints(getattr(args, k), f"--{k}") for k in ("units", "batch", "lengths") if getattr(args, k) is not None}
+    return speed.command(mode, args.results, **grid, plugins=args.plugin, resume=args.resume, jit=_value(args.jit),
+                         **_given(args, "sweep", "timeout", "rerun", "precision", "steps", "rounds", "breakdown",
+                                  "input_width", "preset", "generic", "min_steps", "min_seconds", "warmup"))
 
 
 def cmd_tune(args) -> int:
-    from bench import tune
     from bench.core import plugins
+    from bench.tune import search
 
-    plugins.load(args.plugin)
+    refs = plugins.load(args.plugin)
     train = _given(args, "steps", "batch_size", "eval_every", "max_seconds") | _pairs(args.train, "--train")
-    lr_range = tune.lr_range(args.lr_range)
-    _at_least_one(args.trials, "--trials")
-    if args.from_sweep:
-        _at_least_one(args.workers, "--workers")
-        command = [sys.executable, "-m", "bench.cli", "tune", "--from", args.from_sweep, "--results", args.results,
-                   *(f"--plugin={p}" for p in args.plugin)]
-        return tune.from_sweep(args.from_sweep, args.results, args.workers or 1, args.shard, command,
-                               _command_line())
-    if not (args.task and args.model):
-        raise UsageError("bench tune needs --task and --model, or --from SWEEP (a sweep file with a tune: section)")
-    studies = tune.studies_of(args.task, _length(args) | _pairs(args.param, "--param"), _names(args.model), train,
-                              _pairs(args.hp, "--hp"), args.seed, args.sweep, lr_range, args.algorithm)
-    return tune.run_studies(studies, args.trials, args.results, args.algorithm)
+    return search.command(args.from_sweep, args.results, args.trials, task=args.task,
+                          models=_names(args.model or ""), task_params=_length(args) | _pairs(args.param, "--param"),
+                          train=train, fixed=_pairs(args.hp, "--hp"), seed=args.seed, sweep=args.sweep,
+                          lr=args.lr_range, algorithm=args.algorithm, workers=args.workers, shard=args.shard,
+                          plugins=refs, retry_failed=args.retry_failed, resume=args.resume)
 
 
 def cmd_check(args) -> int:
     from bench.runner import conformance
 
     return conformance.check_plugin(args.plugin, _names(args.model) if args.model else None)
+
+
+def _needs(results, sweeps: list[str], out, file: bool = False) -> None:
+    """Refuse, before any heavy import, a sweep without records or an ``--out`` that cannot be written."""
+    from bench.core.errors import writable_file, writable_folder
+    from bench.runner import record
+
+    for sweep in sweeps:
+        record.require(results, sweep)
+    if out:
+        (writable_file if file else writable_folder)(out, "--out")
 
 
 def _given(args, *names) -> dict:
@@ -239,7 +151,7 @@ def _value(text: str):
 
 def _pairs(items: list[str], flag: str) -> dict:
     if any("=" not in item for item in items or []):
-        raise UsageError(f"{flag} expects KEY=VALUE, got {next(i for i in items if '=' not in i)!r}")
+        raise SpecError(f"{flag} expects KEY=VALUE, got {next(i for i in items if '=' not in i)!r}")
     return {key.strip(): _value(text) for key, text in (item.split("=", 1) for item in items or [])}
 
 
@@ -253,22 +165,12 @@ def _ints(text: str, flag: str) -> list[int]:
     except ValueError:
         values = []
     if not values or min(values) < 1:
-        raise UsageError(f"{flag} expects comma-separated positive integers, got {text!r}")
+        raise SpecError(f"{flag} expects comma-separated positive integers, got {text!r}")
     return values
 
 
-def _timeout(value: float | None) -> None:
-    if value is not None:
-        positive(value, "--timeout", what="a finite number of seconds")
-
-
-def _at_least_one(value: int | None, flag: str) -> None:
-    if value is not None and value < 1:
-        raise UsageError(f"{flag} must be >= 1, got {value}")
-
-
-def _command_line() -> str:
-    return "bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _a(*flags, **keywords) -> tuple:
+    return flags, keywords
 
 
 OPTIONS = {  # options several commands take, defined once: flag → add_argument's keywords
@@ -288,143 +190,128 @@ OPTIONS = {  # options several commands take, defined once: flag → add_argumen
     "--hp": dict(action="append", metavar="KEY=VALUE", help="model hyperparameter, e.g. units=128"),
     "--train": dict(action="append", metavar="KEY=VALUE", help="training option, e.g. clipnorm=null"),
     "--save-model": dict(action="store_true", help="also save each trained model as RESULTS/SWEEP/<run_id>.keras"),
-    "--workers": dict(type=int, help="runs (tune --from: studies) at a time (default: one per GPU, else half the "
-                                     "CPU cores; tune: 1)"),
+    "--workers": dict(type=int, help="runs (tune: trials) at a time (default: one per GPU, else half the CPU cores; "
+                                     "tune: 1)"),
+    "--retry-failed": dict(action="store_true", help="run failed, killed and timed-out runs (tune: trials) again"),
 }
-
-
-def _command(sub, name: str, fn, help: str, shared: str, *own) -> argparse.ArgumentParser:
-    """A subcommand: its ``shared`` OPTIONS (space-separated) and its ``own`` ``(flags, keywords)`` arguments."""
-    p = sub.add_parser(name, help=help)
-    for flags, keywords in own:
-        p.add_argument(*flags, **keywords)
-    for flag in shared.split():
-        p.add_argument(flag, **OPTIONS[flag])
-    p.set_defaults(fn=fn)
-    return p
+TRAIN = "--length --seed --steps --batch-size --eval-every --max-seconds --param --hp --train --results --plugin"
+COMMANDS = {  # name → (function, help, shared OPTIONS, own arguments)
+    "list": (cmd_list, "list tasks, models and sweep presets with their parameters", "--plugin", []),
+    "run": (cmd_run, "train and score one (task, length, model, seed); write its record",
+            f"{TRAIN} --precision --backend --save-model",
+            [_a("--task", required=True), _a("--model", required=True), _a("--lr", type=float),
+             _a("--param-budget", type=int, metavar="N",
+                help="set the model's width so its trainable parameters are within 5 %% of N for this task")]),
+    "sweep": (cmd_sweep, "run a sweep preset or YAML file, resuming what is stored",
+              "--results --workers --retry-failed --plugin --backend --save-model",
+              [_a("sweep", help="preset name (see `bench list`) or path to a YAML file"),
+               _a("--executor", choices=["local", "dask"], default="local",
+                  help="local: worker processes here; dask: tasks on a Dask cluster"),
+               _a("--scheduler", metavar="tcp://HOST:8786",
+                  help="address of a running Dask scheduler (default: start a LocalCluster of --workers)"),
+               _a("--timeout", type=float, help="seconds per run before it is recorded as timeout"),
+               _a("--rerun-stale", action="store_true",
+                  help="run again the runs whose record is stale (a default or the model's or task's code changed)"),
+               _a("--dry-run", action="store_true", help="print the plan without training")]),
+    "results": (cmd_results, "a sweep's records as one table: one row per run", "--results",
+                [_a("sweep"), _a("--format", choices=["table", "csv", "parquet"], default="table"),
+                 _a("--out", metavar="FILE", help="write here instead of printing (parquet needs it)"),
+                 _a("--where", nargs="+", action="extend", default=[], metavar="COND",
+                    help="keep rows where COLUMN OP VALUE holds (OP: = != > >= < <=; a,b after = is a set), "
+                         "e.g. model=lstm 'dependency>=20' status=ok"),
+                 _a("--sort", default="", metavar="COLS", help="sort by these columns (-COL: descending)"),
+                 _a("--columns", default="", metavar="COLS",
+                    help="columns to show, comma-separated (a dotted column by its last part: score, units, lr)"),
+                 _a("--history", action="store_true", help="one row per evaluation (step, val, loss …) instead")]),
+    "export": (cmd_export, "a sweep's records for another tool: TensorBoard runs (no retraining)", "--results",
+               [_a("sweep"), _a("--to", choices=["tensorboard"], required=True),
+                _a("--out", default="tensorboard", help="runs go to OUT/SWEEP/ (tensorboard --logdir OUT/SWEEP)")]),
+    "compare": (cmd_compare, "two sweeps side by side: headline tables, score differences vs seed noise",
+                "--results", [_a("a", metavar="A"), _a("b", metavar="B"),
+                              _a("--out", default="reports", help="the report goes to OUT/compare-A-vs-B/")]),
+    "speed": (cmd_speed, "time forward and forward+backward steps per model, width, batch and length",
+              "--precision --backend --results --plugin",
+              [_a("--models", help="comma-separated (default lstm,gru,transformer; --overhead: lstm)"),
+               _a("--units", help="widths (the Transformer's d_model), comma-separated (default 256; --overhead: 64)"),
+               _a("--batch", help="batch sizes, comma-separated (default 64)"),
+               _a("--lengths", help="sequence lengths, comma-separated (default 64,256,1024,4096; --overhead: 100)"),
+               _a("--input-width", type=int, default=64, help="features per step fed to the model"),
+               _a("--preset", choices=["deepbench"], help="DeepBench's RNN training configurations (of --models)"),
+               _a("--min-steps", type=int, default=30, help="timed steps (or --min-seconds, whichever first)"),
+               _a("--min-seconds", type=float, default=2.0),
+               _a("--warmup", type=int, default=3, help="untimed calls after the first (compile) call"),
+               _a("--jit", default="auto", help="jit_compile: true, false or auto"),
+               _a("--generic", action=argparse.BooleanOptionalAction, default=None,
+                  help="also time LSTM/GRU with use_cudnn=False (default: on where there is a GPU)"),
+               _a("--overhead", action="store_true", help="harness step time vs plain model.fit instead"),
+               _a("--breakdown", action="store_true",
+                  help="also time the step's matmuls alone, to show where the rest of a recurrent step goes"),
+               _a("--plain", action="store_true", help="harness training step vs a plain framework loop instead"),
+               _a("--steps", type=int, help="--plain, --overhead: steps per timed round (default 100; 150)"),
+               _a("--rounds", type=int, help="--plain, --overhead: timed rounds, alternating sides (default 3; 10)"),
+               _a("--sweep", help="records go to RESULTS/SWEEP/ (default speed; --plain: plain-loop; --overhead: "
+                                  "overhead)"),
+               _a("--timeout", type=float, default=600, help="seconds per configuration"),
+               _a("--rerun", action="store_true",
+                  help="measure again configurations whose record is stale or failed (stored ones are kept)")]),
+    "tune": (cmd_tune, "tune models with keras-tuner: the same trials and steps per trial for each",
+             f"{TRAIN} --workers --retry-failed",
+             [_a("--from", dest="from_sweep", metavar="SWEEP",
+                 help="tune every model of a sweep file or preset as its tune: section says (instead of --task ...)"),
+              _a("--shard", help=argparse.SUPPRESS), _a("--task"),
+              _a("--model", help="a model, or several comma-separated (each its own search)"),
+              _a("--trials", type=int, default=10, help="settings tried per model"),
+              _a("--lr-range", metavar="LOW,HIGH", help="learning rates searched, log-uniform (default 1e-4,3e-2)"),
+              _a("--algorithm", choices=["random", "bayesian", "grid"], default="random",
+                 help="grid: learning rates half a decade apart across --lr-range, and every choice of the space"),
+              _a("--sweep", default="tune", help="trial records go to RESULTS/SWEEP/, best settings to "
+                                                 "RESULTS/SWEEP/tuned/")]),
+    "check": (cmd_check, "check a plugin's models as the test suite checks the built-in ones: build for each task "
+              "type, train in graph mode on every backend, save and reload", "--plugin",
+              [_a("--model", help="check these models (comma-separated) instead of every model the plugin adds")]),
+    "report": (cmd_report, "figures and tables of a sweep's records", "--results",
+               [_a("sweep"), _a("--out", default="reports"),
+                _a("--html", action="store_true",
+                   help="also index.html: one self-contained page, tables sortable, headline cells linked to curves")]),
+}
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark LSTM against its alternatives.")
     sub = p.add_subparsers(dest="command", required=True)
-    a = lambda *flags, **keywords: (flags, keywords)  # noqa: E731
-    _command(sub, "list", cmd_list, "list tasks, models and sweep presets with their parameters", "--plugin")
-    _command(sub, "run", cmd_run, "train and score one (task, length, model, seed); write its record",
-             "--length --seed --steps --batch-size --eval-every --max-seconds --param --hp --train --precision "
-             "--results --backend --save-model --plugin", a("--task", required=True), a("--model", required=True),
-             a("--lr", type=float), a("--param-budget", type=int, metavar="N", help="set the model's width so its "
-               "trainable parameters are within 5 %% of N for this task"))
-    _command(sub, "sweep", cmd_sweep, "run a sweep preset or YAML file, resuming what is stored",
-             "--results --workers --plugin --backend --save-model",
-             a("sweep", help="preset name (see `bench list`) or path to a YAML file"),
-             a("--executor", choices=["local", "dask"], default="local",
-               help="local: worker processes here; dask: tasks on a Dask cluster"),
-             a("--scheduler", metavar="tcp://HOST:8786",
-               help="address of a running Dask scheduler (default: start a LocalCluster of --workers)"),
-             a("--timeout", type=float, help="seconds per run before it is recorded as timeout"),
-             a("--retry-failed", action="store_true", help="run failed and timed-out runs again"),
-             a("--rerun-stale", action="store_true", help="run again the runs whose record is stale (a default or "
-               "the model's or task's code changed)"),
-             a("--dry-run", action="store_true", help="print the plan without training"))
-    _command(sub, "results", cmd_results, "a sweep's records as one table: one row per run", "--results",
-             a("sweep"), a("--format", choices=["table", "csv", "parquet"], default="table"),
-             a("--out", metavar="FILE", help="write here instead of printing (parquet needs it)"),
-             a("--where", nargs="+", action="extend", default=[], metavar="COND",
-               help="keep rows where COLUMN OP VALUE holds (OP: = != > >= < <=; a,b after = is a set), "
-                    "e.g. model=lstm 'dependency>=20' status=ok"),
-             a("--sort", default="", metavar="COLS", help="sort by these columns (-COL: descending)"),
-             a("--columns", default="", metavar="COLS",
-               help="columns to show, comma-separated (a dotted column by its last part: score, units, lr)"),
-             a("--history", action="store_true", help="one row per evaluation (step, val, loss …) instead"))
-    _command(sub, "export", cmd_export, "a sweep's records for another tool: TensorBoard runs (no retraining)",
-             "--results", a("sweep"), a("--to", choices=["tensorboard"], required=True),
-             a("--out", default="tensorboard", help="runs go to OUT/SWEEP/ (tensorboard --logdir OUT/SWEEP)"))
-    _command(sub, "compare", cmd_compare, "two sweeps side by side: headline tables, score differences vs seed noise",
-             "--results", a("a", metavar="A"), a("b", metavar="B"),
-             a("--out", default="reports", help="the report goes to OUT/compare-A-vs-B/"))
-    _command(sub, "speed", cmd_speed, "time forward and forward+backward steps per model, width, batch and length",
-             "--precision --backend --results --plugin",
-             a("--models", help="comma-separated (default lstm,gru,transformer; --overhead: lstm)"),
-             a("--units", help="widths (d_model for the Transformer), comma-separated (default 256; --overhead: 64)"),
-             a("--batch", help="batch sizes, comma-separated (default 64)"),
-             a("--lengths", help="sequence lengths, comma-separated (default 64,256,1024,4096; --overhead: 100)"),
-             a("--input-width", type=int, default=64, help="features per step fed to the model"),
-             a("--preset", choices=["deepbench"], help="DeepBench's RNN training configurations (those of --models)"),
-             a("--min-steps", type=int, default=30, help="timed steps (or --min-seconds, whichever first)"),
-             a("--min-seconds", type=float, default=2.0),
-             a("--warmup", type=int, default=3, help="untimed calls after the first (compile) call"),
-             a("--jit", default="auto", help="jit_compile: true, false or auto"),
-             a("--generic", action=argparse.BooleanOptionalAction, default=None,
-               help="also time LSTM/GRU with use_cudnn=False (default: on where there is a GPU)"),
-             a("--overhead", action="store_true", help="harness step time vs plain model.fit instead"),
-             a("--breakdown", action="store_true",
-               help="also time the step's matmuls alone, to show where the rest of a recurrent step goes"),
-             a("--plain", action="store_true", help="harness training step vs a plain framework loop instead"),
-             a("--steps", type=int, help="--plain, --overhead: steps per timed round (default 100; 150)"),
-             a("--rounds", type=int, help="--plain, --overhead: timed rounds, alternating sides (default 3; 10)"),
-             a("--sweep", help="records go to RESULTS/SWEEP/ (default speed; --plain: plain-loop; --overhead: "
-               "overhead)"),
-             a("--timeout", type=float, default=600, help="seconds per configuration"),
-             a("--rerun", action="store_true",
-               help="measure again configurations whose record is stale or failed (stored ones are kept)"))
-    _command(sub, "tune", cmd_tune, "tune models with keras-tuner: the same trials and steps per trial for each",
-             "--length --seed --steps --batch-size --eval-every --max-seconds --param --hp --train --results "
-             "--workers --plugin",
-             a("--from", dest="from_sweep", metavar="SWEEP", help="tune every model of a sweep file or preset as "
-               "its tune: section says (instead of --task ...)"),
-             a("--shard", help=argparse.SUPPRESS), a("--task"),
-             a("--model", help="a model, or several comma-separated (each its own search)"),
-             a("--trials", type=int, default=10, help="settings tried per model"),
-             a("--lr-range", metavar="LOW,HIGH", help="learning rate range, searched log-uniform (default 1e-4,3e-2)"),
-             a("--algorithm", choices=["random", "bayesian", "grid"], default="random",
-               help="grid: learning rates half a decade apart across --lr-range, and every choice of the space"),
-             a("--sweep", default="tune", help="trial records go to RESULTS/SWEEP/, best settings to "
-               "RESULTS/SWEEP/tuned/, keras-tuner state to RESULTS/SWEEP/keras-tuner/"))
-    _command(sub, "check", cmd_check, "check a plugin's models as the test suite checks the built-in ones: build "
-             "for each task type, train in graph mode on every backend, save and reload", "--plugin",
-             a("--model", help="check these models (comma-separated) instead of every model the plugin adds"))
-    _command(sub, "report", cmd_report, "figures and tables of a sweep's records", "--results",
-             a("sweep"), a("--out", default="reports"),
-             a("--html", action="store_true",
-               help="also index.html: one self-contained page, tables sortable, headline cells linked to curves"))
+    for name, (fn, help, shared, own) in COMMANDS.items():
+        command = sub.add_parser(name, help=help)
+        for flags, keywords in own:
+            command.add_argument(*flags, **keywords)
+        for flag in shared.split():
+            command.add_argument(flag, **OPTIONS[flag])
+        command.set_defaults(fn=fn)
     return p
-
-
-def use_backend(name: str | None) -> None:
-    """Make ``name`` Keras' backend here and in every worker started from here: set before Keras is imported."""
-    import importlib.util
-
-    if name is None:
-        return
-    if importlib.util.find_spec(BACKENDS[name]) is None:
-        raise UsageError(f"--backend {name}: {BACKENDS[name]} is not installed")
-    if "keras" in sys.modules and sys.modules["keras"].backend.backend() != name:
-        raise UsageError(f"--backend {name}: Keras is already loaded with backend "
-                         f"{sys.modules['keras'].backend.backend()!r} in this process; set KERAS_BACKEND={name}")
-    os.environ["KERAS_BACKEND"] = name
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, run the command; bad input (SpecError, TaskError, ModelError, OSError) is one line and exit 2,
     Ctrl-C or SIGTERM 130 with finished records kept."""
+    from bench.core import backend
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: take GPU memory as needed, not 75 %
     if argv is None:  # the real command line (tests call main with argv and read sys.stderr)
         from bench.core import quiet
         quiet.native_stderr_to_log()
     args = parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
+    args.resume = "bench " + shlex.join(sys.argv[1:] if argv is None else argv)  # the command that resumes this one
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
-        use_backend(getattr(args, "backend", None))
+        backend.use(getattr(args, "backend", None))
         return args.fn(args)
     except BrokenPipeError:  # output piped into `head`: nothing more to say
         return 0
     except (ValueError, OSError) as e:
-        if not isinstance(e, (*_input_errors(), OSError)):
+        if one_line(e) is None:
             raise
-        text = " ".join(str(e).split()) if not isinstance(e, OSError) or not e.strerror else _os_error(e)
-        print(f"bench {args.command}: error: {text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 3] + '...'}",
-              file=sys.stderr)
+        print(f"bench {args.command}: error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"bench {args.command}: interrupted; finished records are kept", file=sys.stderr)
@@ -437,24 +324,6 @@ def main(argv: list[str] | None = None) -> int:
 def _interrupt(signum, frame):
     """SIGTERM stops like Ctrl-C: no further runs start, workers end, finished records stay."""
     raise KeyboardInterrupt
-
-
-def _main_thread() -> bool:
-    import threading
-    return threading.current_thread() is threading.main_thread()
-
-
-def _os_error(e: OSError) -> str:
-    from bench.core.text import short
-    return f"{short(e.filename) + ': ' if e.filename else ''}{e.strerror}"
-
-
-def _input_errors() -> tuple[type, ...]:
-    """The errors that mean bad input: only those of modules already imported, so that catching them imports
-    nothing (a command that trains nothing never loads Keras for it)."""
-    loaded = [getattr(sys.modules[m], n) for m, n in (("models.registry", "ModelError"), ("tasks.base", "TaskError"))
-              if m in sys.modules]
-    return (SpecError, *loaded)
 
 
 def entry() -> int:

@@ -1,6 +1,8 @@
-"""Tuning: registry models as keras-tuner HyperModels, trials as run records, resume, chief + workers."""
+"""Tuning: registry models as keras-tuner HyperModels, trials as run records through the sweep executors, resume
+from the records alone, stable ties, one driver per folder, chief + workers."""
 
 import json
+import math
 import os
 import signal
 import socket
@@ -13,14 +15,34 @@ import keras_tuner
 import pytest
 
 import models
-from bench import cli, tune
+from bench import cli
+from bench.core.spec import TrainConfig
 from bench.report import tune as report_tune
 from bench.runner import record
-from bench.core.spec import TrainConfig
+from bench.sweep import executors
+from bench.tune import study as tune, trials as found
 from bench.tune.stored import tuned_params, with_tuned
 
 TINY = TrainConfig(steps=10, eval_every=5, val_size=32, test_size=32, gradient_flow=False, early_stop=False)
 BUILTIN = ("rnn", "lstm", "gru", "bilstm", "stacked_lstm", "transformer")
+
+
+def fake_record(spec, val: float = 0.0, steps_to_solve: int | None = 10) -> dict:
+    """The record of a trial as a worker would return it, without training: ``val`` its last validation metric."""
+    return record.new(spec.fields(), "ok", history=[{"step": 10, "val": val}], started_at=record.now(),
+                      metrics={"score": 1.0, "steps_to_solve": steps_to_solve})
+
+
+def fake_executor(calls: list, val=lambda spec: 0.0, stop_after: int | None = None):
+    """An executor that records what it was asked to run (``calls``) and returns ``fake_record``s; after
+    ``stop_after`` records it stops as Ctrl-C would."""
+    def local(specs, **_):
+        for spec in specs:
+            if stop_after is not None and len(calls) >= stop_after:
+                raise KeyboardInterrupt
+            calls.append(spec.run_id)
+            yield fake_record(spec, val(spec))
+    return local
 
 
 def tune_argv(results, trials, *extra):
@@ -85,20 +107,23 @@ def _bench(argv, **env):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_a_killed_search_resumes_where_it_stopped(tmp_path):
+def test_a_stopped_search_ends_within_seconds_says_how_to_resume_and_resumes_where_it_stopped(tmp_path):
     argv = tune_argv(tmp_path, 3)
     proc = _bench(argv)
-    deadline = time.time() + 120
+    deadline = time.time() + 240
     while not trial_records(tmp_path) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    first = {r["run_id"] for r in trial_records(tmp_path)}
+    proc.send_signal(signal.SIGTERM)  # what `kill` does; Ctrl-C takes the same path
+    stopped = time.time()
+    out = proc.communicate(timeout=60)[0]
+    assert time.time() - stopped < 15 and proc.returncode == 130, out
+    assert "resume with: bench tune" in out and "Traceback" not in out, out
+    first = {r["run_id"]: r["finished_at"] for r in trial_records(tmp_path)}
     assert 1 <= len(first) < 3
     out = _bench(argv).communicate(timeout=300)[0]
-    assert "Reloading Tuner" in out
+    assert f"3 trials known, {len(first)} stored, {3 - len(first)} to run" in out, out
     trials = trial_records(tmp_path)
-    assert len(trials) == 3 and first <= {r["run_id"] for r in trials}
+    assert len(trials) == 3 and all(r["finished_at"] == first[r["run_id"]] for r in trials if r["run_id"] in first)
     assert json.loads(next((tmp_path / "tune" / "tuned").glob("*.json")).read_text())["trials"] == 3
 
 
@@ -150,13 +175,14 @@ TUNED_SWEEP = {
 }
 
 
-def test_a_sweeps_tune_section_tunes_each_model_once_and_every_length_takes_it(tmp_path, capsys):
+def test_a_sweeps_tune_section_tunes_each_model_once_and_every_length_takes_it(tmp_path, capsys, monkeypatch):
     import yaml
 
     from bench.sweep import grid
 
     path = tmp_path / "mini.yaml"
     path.write_text(yaml.safe_dump(TUNED_SWEEP))
+    monkeypatch.setitem(executors.EXECUTORS, "local", fake_executor([]))
     assert cli.main(["tune", "--from", str(path), "--results", str(tmp_path)]) == 0
     trials = trial_records(tmp_path, "mini-tune")
     assert sorted(r["train"]["lr"] for r in trials) == pytest.approx([0.001, 10 ** -2.5, 0.01])  # the grid
@@ -171,26 +197,16 @@ def test_a_sweeps_tune_section_tunes_each_model_once_and_every_length_takes_it(t
     assert resolved.fields()["param_budget"] == 2000
 
 
-def test_ties_go_to_the_trial_that_solved_in_fewest_steps(tmp_path):
+def test_ties_go_to_the_trial_that_solved_in_fewest_steps_then_the_best_score_then_the_first(tmp_path):
     study = tune.Study("adding", {"length": 6}, "gru", TINY, {"units": 8}, sweep="s", grid=True,
-                       lr_range=(1e-3, 1e-2), search=())
-    oracle = tune.make_oracle("grid", 3, 0)
-    oracle._set_project_dir(str(tmp_path / "kt"), "p")
-    hypermodel = tune.RegistryHyperModel(study)
-    steps = {}
-    for solved_at in (None, 400, 200):
-        trial = oracle.create_trial("t")
-        hypermodel.values(trial.hyperparameters)
-        spec = hypermodel.spec(trial.hyperparameters)
-        rec = {"schema": 2, "run_id": spec.run_id, "sweep": "s", "status": "ok", "metrics": {"steps_to_solve": solved_at}}
-        (tmp_path / "s").mkdir(exist_ok=True)
-        (tmp_path / "s" / f"{spec.run_id}.json").write_text(json.dumps(rec))
-        oracle.update_trial(trial.trial_id, {"val_score": 1.0 - (solved_at or 0) * 1e-6})
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
-        steps[trial.trial_id] = solved_at
-    best = tune.store_best(study, oracle, tmp_path)
-    assert steps[best["trial"]] == 200
+                       lr_range=(1e-3, 1e-1), search=())
+    proposed = found.known(study, 5, "grid", {})
+    outcomes = [(0.999, None), (0.998, 400), (0.998, 200), (1.0, 200), (1.0, 200)]  # (val score, steps to solve)
+    trials = [found.Trial(study, t.index, t.spec, {**fake_record(t.spec), "metrics": {"steps_to_solve": steps}}, score)
+              for t, (score, steps) in zip(proposed, outcomes)]
+    assert found.store_best(study, trials, tmp_path)["trial"] == "3"  # 3 and 4 tie exactly: the first tried wins
+    assert found.store_best(study, trials[::-1], tmp_path)["trial"] == "3"  # whatever order they are found in
+    assert found.store_best(study, trials[:3], tmp_path)["trial"] == "2"  # fewest steps among those within TIE
 
 
 @pytest.mark.parametrize("section, words", [
@@ -214,3 +230,132 @@ def test_tuning_from_a_sweep_without_a_tune_section_is_one_line(capsys):
     assert "has no tune: section" in err and len(err.splitlines()) == 1
     assert cli.main(["tune", "--trials", "2"]) == 2
     assert "needs --task and --model, or --from SWEEP" in capsys.readouterr().err
+
+
+FIXTURE = {  # a committed-style sweep: tuned per model on a grid, then run with the tuned settings
+    "name": "fixture", "seeds": [0], "hp": "tuned",
+    "train": {"steps": 10, "eval_every": 5, "val_size": 32, "test_size": 32, "gradient_flow": False},
+    "tune": {"trials": 3, "steps": 10, "algorithm": "grid", "lr_range": [0.001, 0.01], "search": []},
+    "tasks": {"adding": {"length": 6}}, "models": {"gru": {"units": 8}, "lstm": {"units": 8}},
+}
+
+
+def _files(folder: Path) -> dict:
+    """Every file's bytes and time of writing (the drivers' lock files aside)."""
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.endswith(".lock")}
+
+
+def test_tuning_a_finished_study_again_changes_nothing_and_its_sweep_stays_stored(tmp_path, capsys, monkeypatch):
+    """Issue 21, class 1: every trial ties exactly (same score, same steps), so only a stable rule picks the same."""
+    path = tmp_path / "fixture.yaml"
+    path.write_text(json.dumps(FIXTURE))
+    results = tmp_path / "results"
+    calls = []
+    monkeypatch.setitem(executors.EXECUTORS, "local", fake_executor(calls))
+    assert cli.main(["tune", "--from", str(path), "--results", str(results), "--workers", "2"]) == 0
+    assert cli.main(["sweep", str(path), "--results", str(results)]) == 0
+    assert len(calls) == 3 * 2 + 2
+    chosen = {json.loads(p.read_text())["trial"] for p in (results / "fixture-tune" / "tuned").glob("*.json")}
+    assert chosen == {"0"}  # exact ties: the first tried
+    before = _files(results)
+    load = record.load
+    monkeypatch.setattr(record, "load", lambda *a: (lambda found: (found[0][::-1], found[1]))(load(*a)))
+    assert cli.main(["tune", "--from", str(path), "--results", str(results), "--workers", "2"]) == 0  # found reversed
+    assert len(calls) == 8 and _files(results) == before  # nothing trained, no file rewritten
+    capsys.readouterr()
+    assert cli.main(["sweep", str(path), "--results", str(results), "--dry-run"]) == 0
+    assert "2 runs, 2 stored, 0 to run" in capsys.readouterr().out
+
+
+def test_an_interrupted_grid_search_runs_every_point_once_and_more_trials_continue_it(tmp_path, capsys, monkeypatch):
+    """Issue 21, class 2: the records are the search's state, so a resumed grid misses no point and repeats none."""
+    def argv(results, trials):
+        return ["tune", "--task", "adding", "--length", "6", "--model", "gru", "--hp", "units=8", "--hp", "layers=1",
+                "--hp", "dropout=0", "--algorithm", "grid", "--lr-range", "0.001,0.1", "--trials", str(trials),
+                "--steps", "10", "--results", str(results)]
+
+    val = lambda spec: abs(math.log10(spec.train["lr"]) + 2) / 10  # best at lr 1e-2, the third grid point
+    calls = []
+    monkeypatch.setitem(executors.EXECUTORS, "local", fake_executor(calls, val, stop_after=1))
+    assert cli.main(argv(tmp_path / "a", 4)) == 130
+    assert "resume with: bench tune" in capsys.readouterr().err and len(trial_records(tmp_path / "a")) == 1
+    monkeypatch.setitem(executors.EXECUTORS, "local", fake_executor(calls, val))
+    assert cli.main(argv(tmp_path / "a", 4)) == 0
+    assert cli.main(argv(tmp_path / "b", 4)) == 0  # the same search, never interrupted
+    tuned = lambda results: json.loads(next((results / "tune" / "tuned").glob("*.json")).read_text())
+    assert len(calls) == 8 and len(set(calls)) == 4  # each of the 4 points once in each folder
+    assert sorted(r["train"]["lr"] for r in trial_records(tmp_path / "a")) == pytest.approx(
+        [1e-3, 10 ** -2.5, 1e-2, 10 ** -1.5])
+    assert tuned(tmp_path / "a") == tuned(tmp_path / "b")
+    assert tuned(tmp_path / "a")["train"]["lr"] == pytest.approx(1e-2)
+    assert cli.main(argv(tmp_path / "a", 6)) == 0  # more trials: the grid's fifth and last point, nothing again
+    assert len(calls) == 9 and len(set(calls)) == 5 and tuned(tmp_path / "a")["trials"] == 5
+
+
+KILLED = """
+import os, signal
+
+import keras
+
+from models.registry import register
+
+
+@register("killed_in_worker_for_test")
+def killed(x, *, units: int = 4):
+    \"\"\"In a worker: SIGKILL, as if something outside killed it.\"\"\"
+    if "BENCH_PARENT_PID" in os.environ:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return keras.layers.Dense(units)(x)
+"""
+
+
+def test_a_trial_whose_worker_is_killed_is_recorded_and_the_exit_names_it(tmp_path, capsys):
+    plugin = tmp_path / "killed.py"
+    plugin.write_text(KILLED)
+    argv = [a if a != "gru" else "killed_in_worker_for_test" for a in tune_argv(tmp_path, 1)]
+    assert cli.main([*argv, "--plugin", str(plugin)]) == 1
+    (rec,) = trial_records(tmp_path)
+    assert rec["status"] in ("killed", "oom") and rec["tune"]["val_score"] is None
+    assert f"trial 0 of {rec['tune']['study']} {rec['status']}: worker killed by SIGKILL" in capsys.readouterr().out
+
+
+def test_one_driver_per_folder_for_tune_and_speed(tmp_path, capsys):
+    """Issue 21, class 4: the sweep's lock, for every command that drives a folder."""
+    import fcntl
+
+    speed = ["speed", "--models", "lstm", "--units", "8", "--batch", "4", "--lengths", "16", "--results", str(tmp_path)]
+    for argv, name, holder in [(tune_argv(tmp_path, 2), "tune", "bench tune"), (speed, "speed", "bench speed")]:
+        with open(tmp_path / f".{name}.lock", "w") as held:
+            held.write(f"12345 {holder}")
+            held.flush()
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running driver holds
+            assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.endswith("then run this again") and f"in use by another {holder} (pid 12345)" in err
+        assert len(err.splitlines()) == 1 and not list(tmp_path.glob(f"{name}/*.json"))
+
+
+@pytest.mark.parametrize("shard", ["x", "2/2", "-1/2", "1/0", "1/"])
+def test_a_bad_hidden_flag_is_one_line(tmp_path, capsys, shard):
+    path = tmp_path / "mini.yaml"
+    path.write_text(json.dumps(TUNED_SWEEP))
+    assert cli.main(["tune", "--from", str(path), "--results", str(tmp_path), f"--shard={shard}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"bench tune: error: --shard expects I/N with 0 <= I < N, got {shard!r}"
+
+
+def test_a_worker_whose_chief_never_answers_gives_up_with_one_line(tmp_path, capsys, monkeypatch):
+    """Issue 21, class 3: every wait for the chief has a bound."""
+    for name, value in [("KERASTUNER_ORACLE_IP", "127.0.0.1"), ("KERASTUNER_ORACLE_PORT", str(_free_port())),
+                        ("KERASTUNER_TUNER_ID", "tuner0"), ("BENCH_CHIEF_WAIT_S", "nope")]:
+        monkeypatch.setenv(name, value)
+    assert cli.main(tune_argv(tmp_path, 2)) == 2
+    assert "BENCH_CHIEF_WAIT_S must be a finite number of seconds > 0, got 'nope'" in capsys.readouterr().err
+    monkeypatch.setenv("BENCH_CHIEF_WAIT_S", "1")
+    started = time.time()
+    assert cli.main(tune_argv(tmp_path, 2)) == 1
+    err = capsys.readouterr().err.strip()
+    assert time.time() - started < 60 and len(err.splitlines()) == 1, err
+    assert "the tuning chief at 127.0.0.1:" in err and "did not answer within 1 s" in err
+    assert not trial_records(tmp_path)

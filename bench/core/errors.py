@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import math
+import sys
 import tempfile
 from pathlib import Path
 
 from bench.core.text import quote, short
 
 
+MAX_LINE_CHARS = 400  # an error is one line a person reads, whatever value it quotes
+
+
 class SpecError(ValueError):
     """A run or sweep was described with an impossible value."""
+
+
+def one_line(error: BaseException) -> str | None:
+    """The one line a command prints for ``error`` if it means bad input (a SpecError, TaskError, ModelError or
+    OSError), else None (a bug: its traceback is worth more). Catching imports nothing: only the error types of
+    modules already imported count (a command that trains nothing never loads Keras for it)."""
+    loaded = [getattr(sys.modules[m], n) for m, n in (("models.registry", "ModelError"), ("tasks.base", "TaskError"))
+              if m in sys.modules]
+    if not isinstance(error, (SpecError, OSError, *loaded)):
+        return None
+    if isinstance(error, OSError) and error.strerror:
+        text = f"{short(error.filename) + ': ' if error.filename else ''}{error.strerror}"
+    else:
+        text = " ".join(str(error).split())
+    return text if len(text) <= MAX_LINE_CHARS else text[:MAX_LINE_CHARS - 3] + "..."
 
 
 def integer(value, where: str, minimum: int = 1, allow_none: bool = False) -> None:

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from bench.runner import table
 from tasks.base import normalised
 
 # Training options that are budgets, not hyperparameters: they never take part in best-value selection.
@@ -197,19 +198,20 @@ def row(r: dict) -> dict:
 
 
 def frame(records: list[dict]) -> pd.DataFrame:
-    """One row per run, sorted by task, dependency, model variant, seed and run id."""
+    """One row per run (``row``, its variant and curves), sorted by task, dependency, model variant, seed and run
+    id."""
     if not records:
-        return pd.DataFrame(columns=[*row({}), "variant", "history", "gradient_flow", "model_params",
-                                     "extrapolation"])
+        return table.frame([], columns=[*row({}), "variant", "history", "gradient_flow", "model_params",
+                                        "extrapolation"])
     varying = _varying_model_params(records)
-    rows = []
-    for r in records:
+
+    def full(r: dict) -> dict:
         params = r.get("model_params") if isinstance(r.get("model_params"), dict) else {}
-        rows.append({**row(r), "variant": _variant(str(r.get("model")), shown_params(r),
-                                                   varying.get(r.get("model"), [])),
-                     "model_params": params, "history": history(r), "gradient_flow": gradient_flow(r),
-                     "extrapolation": extrapolation(r)})
-    df = pd.DataFrame(rows)
+        return {**row(r), "variant": _variant(str(r.get("model")), shown_params(r), varying.get(r.get("model"), [])),
+                "model_params": params, "history": history(r), "gradient_flow": gradient_flow(r),
+                "extrapolation": extrapolation(r)}
+
+    df = table.frame(records, full)
     df["solved"] = df["solved"].astype(bool)
     return df.sort_values(KEYS, ignore_index=True, na_position="last")
 

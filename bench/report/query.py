@@ -38,6 +38,27 @@ class QueryError(ValueError):
     """A filter, sort key or column that the table cannot answer: one line naming what it can."""
 
 
+def command(sweep: str, results: Path | str, fmt: str = "table", out: Path | str | None = None, where=(), sort="",
+            columns="", history: bool = False) -> int:
+    """``bench results``: the table printed (``fmt`` table or csv) or written to ``out`` (csv, parquet); each
+    skipped file named on stderr."""
+    import sys
+
+    from bench.core.errors import SpecError
+    from bench.sweep import store
+
+    try:
+        found, skipped = table(sweep, results, where=where, sort=sort, columns=columns, history=history)
+    except QueryError as e:
+        raise SpecError(str(e)) from None
+    for line in skipped:
+        print(f"bench results: skipped {line}", file=sys.stderr)
+    text = store.export(found, fmt, out, found.columns if columns else default_columns(found, history))
+    print(text if text is not None else f"{len(found)} runs x {len(found.columns)} columns written to {out}",
+          file=sys.stdout if text is not None else sys.stderr)
+    return 0
+
+
 def runs(sweep: str, results: Path | str = "results", **query) -> pd.DataFrame:
     """One row per run of ``sweep``; ``where``, ``sort`` and ``columns`` as ``table`` takes them."""
     return table(sweep, results, **query)[0]

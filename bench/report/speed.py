@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from bench.report import figures, roles, tables
+from bench.runner.table import frame as records_frame
 
 
 def variant(r: dict) -> str:
@@ -41,8 +42,8 @@ def row(r: dict) -> dict:
 
 
 def speed_frame(records: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame([row(r) for r in records]).astype({"peak_bytes": float, "achieved_gflops": float,
-                                                         "deepbench_gflops": float, "floor_ms": float})
+    df = records_frame(records, row).astype({"peak_bytes": float, "achieved_gflops": float, "deepbench_gflops": float,
+                                             "floor_ms": float})
     return df.sort_values(["units", "batch", "variant", "seq_length"], ignore_index=True)
 
 

@@ -8,7 +8,6 @@ lines it returns to index.md; it returns [] when no record is a tuning trial.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from bench.report import figures, tables
+from bench.tune import table as trials
 from bench.tune.stored import TIE
 
 CAPTION_TRIALS = ("Best validation score so far against trials, per model (0: memoryless baseline, 1: perfect).",
@@ -23,39 +23,6 @@ CAPTION_TRIALS = ("Best validation score so far against trials, per model (0: me
 CAPTION_LR = ("Validation score of every trial against its learning rate (log), per model.",
               "The learning rate alone can decide whether a model solves a task (the README's defaults: a plain "
               "Keras LSTM on adding at 1e-3 against 3e-3).")
-
-
-def _order(trial) -> tuple:
-    text = str(trial)
-    return (0, int(text), "") if text.isdigit() else (1, 0, text)
-
-
-def frame(records: list[dict]) -> pd.DataFrame:
-    """One row per tuning trial: its study, panel, model, trial order, learning rate, scores and settings."""
-    rows = []
-    for r in records:
-        info = r.get("tune")
-        if not isinstance(info, dict):
-            continue
-        params = {k: v for k, v in (r.get("task_params") or {}).items() if k != "length"}
-        panel = f"{r['task']} L={r.get('task_params', {}).get('length')}" + \
-            ("".join(f", {k}={v}" for k, v in sorted(params.items())) if len(params) <= 2 else "")
-        score = info.get("val_score")
-        rows.append({"study": info.get("study"), "panel": panel, "task": r["task"], "model": r["model"],
-                     "trial": info.get("trial"), "order": _order(info.get("trial")), "started": r.get("started_at"),
-                     "lr": (r.get("train") or {}).get("lr", math.nan), "status": r.get("status"),
-                     "val_score": math.nan if score is None else float(score),
-                     "test_score": (r.get("metrics") or {}).get("score", math.nan),
-                     "steps": (r.get("train") or {}).get("steps"),
-                     "to_solve": (r.get("metrics") or {}).get("steps_to_solve") or math.inf,
-                     "model_params": json.dumps(r.get("model_params") or {}, sort_keys=True)})
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return df
-    df = df.sort_values(["panel", "model", "order", "started"], kind="stable").reset_index(drop=True)
-    df["n"] = df.groupby(["study"]).cumcount() + 1
-    df["best"] = df.groupby(["study"])["val_score"].cummax()
-    return df
 
 
 def best_vs_trials(df: pd.DataFrame, colours: dict, folder: Path) -> list[str]:
@@ -89,10 +56,7 @@ def score_vs_lr(df: pd.DataFrame, colours: dict, folder: Path) -> list[str]:
 def chosen(df: pd.DataFrame) -> pd.DataFrame:
     """The best trial of every study (``bench tune``'s rule: the best validation score, trials within ``TIE`` of it
     tying, the one that solved in fewest steps winning): its settings, validation score, and test score."""
-    scored = df[df.val_score.notna()]
-    ties = scored[scored.val_score >= scored.groupby("study").val_score.transform("max") - TIE]
-    best = ties.sort_values(["to_solve", "val_score", "n"], ascending=[True, False, True], kind="stable")
-    best = best.groupby("study", sort=False).head(1)
+    best = trials.best(df)
     counts = df.groupby("study").size()
     table = pd.DataFrame({
         "task": best.panel, "model": best.model, "trials": [int(counts[s]) for s in best.study],
@@ -104,7 +68,7 @@ def chosen(df: pd.DataFrame) -> pd.DataFrame:
 
 def section(records: list[dict], folder: Path | str) -> list[str]:
     """index.md lines of the tuning section (figures written to ``folder``); [] without tuning trials."""
-    df = frame(records)
+    df = trials.frame(records)
     if df.empty:
         return []
     folder = Path(folder)

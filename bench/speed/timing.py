@@ -208,14 +208,12 @@ def configurations(names: list[str], units: list[int], batches: list[int], lengt
 
 
 def measure_all(specs: list, sweep: str, results: str, timeout: float | None, rerun: bool, plugins=(), show=None):
-    """Check, then measure every configuration (of any speed kind) not stored yet (``rerun``: also the stale and
-    failed), one fresh process at a time; return the status counts and the records of ``specs``, in order.
-    ``show(record)`` is the text after each finished run (default: its row of ``table``)."""
-    from bench.core.check import check
+    """Measure every configuration (of any speed kind; checked: ``bench.core.check``) not stored yet (``rerun``:
+    also the stale and failed), one fresh process at a time; return the status counts and the records of ``specs``,
+    in order. ``show(record)`` is the text after each finished run (default: its row of ``table``)."""
     from bench.runner import record
     from bench.sweep import driver, grid as sweeps
 
-    check(specs)
     counts = driver.run_sweep(sweeps.Sweep(sweep, "bench speed", specs), results, workers=1, timeout=timeout,
                               rerun_stale=rerun, retry_failed=rerun, plugins=plugins,
                               show=show or (lambda r: table([r]).splitlines()[-1].strip()))

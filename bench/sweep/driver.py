@@ -1,15 +1,18 @@
 """The sweep driver: what the store holds for each spec of a sweep (``plan``), what runs (``pending``, a ladder's
 next rungs), running it through an executor and writing each record as it arrives (``run_sweep``), the dry-run
-listing, and the lock that keeps a second driver off a sweep's folder."""
+listing, and the one driver per folder (``exclusive``: its lock, and how a stop by Ctrl-C or SIGTERM ends) that
+``bench sweep``, ``bench tune`` and ``bench speed`` share."""
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from bench.core import identity
-from bench.core.errors import SpecError
+from bench.core.errors import SpecError, positive, writable_folder
 from bench.core.spec import RunSpec
 from bench.runner import record
 from bench.sweep import executors, ladder
@@ -56,11 +59,12 @@ def pending(rows: list[Planned], retry_failed: bool = False, rerun_stale: bool =
 
 def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", workers: int = 1,
               timeout: float | None = None, retry_failed: bool = False, plugins=(), log=print,
-              rerun_stale: bool = False, show=None, **options) -> dict[str, int]:
+              rerun_stale: bool = False, show=None, annotate=None, **options) -> dict[str, int]:
     """Run what is missing, writing each record as it arrives; return the count of each status.
 
     A ladder sweep runs in rounds, each the next rung of every climb still going (``bench.sweep.ladder``).
-    ``show(record)`` is the text after each finished run's label (default: its score, or its error)."""
+    ``show(record)`` is the text after each finished run's label (default: its score, or its error);
+    ``annotate(record)`` gives fields added to each record before it is stored (a tuning trial's ``tune``)."""
     record.clean_stale(results, sweep.name)
     rows = plan(sweep, results)
     todo = pending(rows, retry_failed, rerun_stale)
@@ -82,6 +86,7 @@ def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", worker
             for rec in executors.EXECUTORS[executor](todo, workers=workers, timeout=timeout, plugins=plugins,
                                                      on_start=lambda s: progress.started(s.run_id, s.label()),
                                                      **options):
+                rec = {**rec, **annotate(rec)} if annotate else rec
                 record.write(rec, results)
                 done.add(rec["run_id"])
                 counts[rec["status"]] = counts.get(rec["status"], 0) + 1
@@ -140,9 +145,66 @@ def dry_run(sweep: Sweep, results: Path | str, retry_failed: bool = False, rerun
             out(f"  {'':25s}   stale: {reason}")
 
 
-def lock(results: Path | str, name: str):
-    """Hold ``<results>/.<name>.lock`` until the returned file is closed; a second driver on the same sweep folder
-    is refused (a killed driver's lock is released by the kernel)."""
+def command(sweep: Sweep, results: Path | str, executor: str = "local", workers: int | None = None,
+            scheduler: str | None = None, timeout: float | None = None, retry_failed: bool = False,
+            rerun_stale: bool = False, dry: bool = False, save_model: bool = False, plugins=(),
+            resume: str | None = None) -> int:
+    """``bench sweep``: the dry run, or the sweep run by the one driver of its folder and its summary line; 1 if a
+    run failed."""
+    if scheduler and executor != "dask":
+        raise SpecError("--scheduler needs --executor dask")
+    if save_model and executor == "dask":
+        raise SpecError("--save-model needs --executor local (Dask workers may not share this filesystem)")
+    check_options(workers, timeout)
+    if dry:
+        dry_run(sweep, results, retry_failed, rerun_stale)
+        return 0
+    folder = Path(results) / sweep.name
+    options = ({"scheduler": scheduler} if executor == "dask" else {}) | \
+        ({"save_models": str(folder)} if save_model else {})
+
+    def work() -> int:
+        counts = run_sweep(sweep, results, executor, workers or executors.default_workers(), timeout, retry_failed,
+                           plugins, rerun_stale=rerun_stale, **options)
+        print("summary: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; records in {folder}")
+        return 1 if counts.get("failed") else 0
+
+    return exclusive(results, sweep.name, work, "bench sweep", resume)
+
+
+def run_one(spec: RunSpec, results: Path | str, save_model: bool = False) -> int:
+    """``bench run``: ``spec`` checked as a one-point sweep, trained in this process, its record written and its
+    summary printed as JSON; 1 if it failed."""
+    import json
+
+    from bench.core.check import FLAGS, check
+    from bench.runner.run import run
+
+    check([spec], FLAGS)
+    spec.resolved()  # sizes a parameter budget's width: one that no width meets is an error before training
+    folder = writable_folder(Path(results) / spec.sweep, "--results")
+    rec = run(spec, save_model=folder / f"{spec.run_id}.keras" if save_model else None)
+    path = record.write(rec, results)
+    metrics = rec.get("metrics") or {}
+    summary = {k: metrics.get(k) for k in ("metric", "value", "baseline", "score", "solved", "steps_to_solve")}
+    model_file = str(folder / rec["model_file"]) if rec.get("model_file") else None
+    print(json.dumps({"status": rec["status"], "error": rec["error"], **summary,
+                      "step_ms": (rec.get("speed") or {}).get("step_ms_median"), "record": str(path),
+                      **({"model_file": model_file} if save_model else {})}))
+    return 0 if rec["status"] != "failed" else 1
+
+
+def check_options(workers: int | None, timeout: float | None) -> None:
+    """``--workers`` (runs at a time) and ``--timeout`` (seconds per run), where given."""
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise SpecError(f"--workers must be >= 1, got {workers}")
+    if timeout is not None:
+        positive(timeout, "--timeout", what="a finite number of seconds")
+
+
+def lock(results: Path | str, name: str, command: str = "bench sweep"):
+    """Hold ``<results>/.<name>.lock`` until the returned file is closed; a second driver on the same folder is
+    refused (a killed driver's lock is released by the kernel)."""
     import fcntl
 
     path = Path(results) / f".{name}.lock"
@@ -151,12 +213,30 @@ def lock(results: Path | str, name: str):
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.seek(0)
-        holder = handle.read().strip() or "?"
+        pid, _, holder = handle.read().strip().partition(" ")  # "PID COMMAND"
         handle.close()
-        raise SpecError(f"{Path(results) / name} is in use by another bench sweep (pid {holder}); wait for it to "
-                        f"finish or stop it, then run this again") from None
+        raise SpecError(f"{Path(results) / name} is in use by another {holder or command} (pid {pid or '?'}); wait "
+                        f"for it to finish or stop it, then run this again") from None
     handle.seek(0)
     handle.truncate()
-    handle.write(str(os.getpid()))
+    handle.write(f"{os.getpid()} {command}")
     handle.flush()
     return handle
+
+
+def exclusive(results: Path | str, name: str, work: Callable[[], int], command: str = "bench sweep",
+              resume: str | None = None) -> int:
+    """``work()`` (it returns the exit code) as the one driver of ``<results>/<name>``: a second is refused
+    (``lock``). Ctrl-C or SIGTERM ends every worker within seconds, keeps the finished records and prints how to
+    resume (``resume``, a command line); the exit code is then 130."""
+    folder = writable_folder(Path(results) / name, "--results")
+    handle = lock(results, name, command)
+    try:
+        return work()
+    except KeyboardInterrupt:
+        executors.stop_all()
+        print(f"{command}: stopped; workers ended, {len(list(folder.glob('*.json')))} finished record(s) kept in "
+              f"{folder}; resume with: {resume or command}", file=sys.stderr)
+        return 130
+    finally:
+        handle.close()  # releases the lock (a killed driver's is released by the kernel)

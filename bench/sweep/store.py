@@ -1,8 +1,7 @@
-"""The results store as a table: a sweep's records flattened to one tidy row per run.
-
-The one place records become a DataFrame: nested dicts become dotted columns (``metrics.score``,
-``task_params.length``, ``env.versions.keras``), lists (``history``) are dropped, and a field that an
-older record lacks is NaN, so records of every schema version load together.
+"""The results store as a table: a sweep's records flattened to one tidy row per run (``bench.runner.table``):
+nested dicts become dotted columns (``metrics.score``, ``task_params.length``, ``env.versions.keras``), lists
+(``history``) are dropped, and a field that an older record lacks is NaN, so records of every schema version load
+together.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.runner import record
+from bench.runner.table import frame
 
 FIRST = ["run_id", "sweep", "task", "model", "seed", "status", "error"]  # leading columns, when present
 SHOWN = ["run_id", "task", "task_params.length", "model", "seed", "status", "metrics.score", "metrics.solved",
@@ -19,15 +19,10 @@ SHOWN = ["run_id", "task", "task_params.length", "model", "seed", "status", "met
 
 
 def flatten(records: list[dict]) -> pd.DataFrame:
-    """One row per record; nested dicts as dotted columns; list-valued fields left out."""
-    frame = pd.json_normalize([_without_lists(r) for r in records], sep=".")
-    first = [c for c in FIRST if c in frame.columns]
-    return frame[first + sorted(c for c in frame.columns if c not in first)]
-
-
-def _without_lists(value: dict) -> dict:
-    return {k: _without_lists(v) if isinstance(v, dict) else v for k, v in value.items()
-            if not isinstance(v, (list, tuple))}
+    """One row per record (``bench.runner.table.flat``), the leading columns first, then the rest by name."""
+    table = frame(records)
+    first = [c for c in FIRST if c in table.columns]
+    return table[first + sorted(c for c in table.columns if c not in first)]
 
 
 def table(results: Path | str, sweep: str) -> tuple[pd.DataFrame, list[str]]:
