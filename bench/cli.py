@@ -14,7 +14,6 @@ from pathlib import Path
 from bench.core.choices import JIT, PRECISIONS
 from bench.core.errors import SpecError, positive, writable_file, writable_folder
 
-BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}  # Keras backend → module it needs
 MAX_ERROR_CHARS = 400  # an error is one line a person reads, whatever value it quotes
 UsageError = SpecError  # bad input from the user: printed as one line, exit code 2
 
@@ -27,6 +26,10 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from bench.core import backends
+
+    asked = args.backend or backends.asked()  # chosen before Keras loads: a process has one backend
+    backends.use(backends.choose(asked, args.model, backends.task_length(args.task, _length(args) | _pairs(args.param, "--param"))).name)
     from bench.core import plugins
     from bench.core.check import FLAGS, check
     from bench.core.spec import RunSpec
@@ -37,7 +40,8 @@ def cmd_run(args) -> int:
     plugins.load(args.plugin)
     train = _given(args, "steps", "batch_size", "lr", "eval_every", "max_seconds", "precision") | _pairs(args.train, "--train")
     hp = _pairs(args.hp, "--hp") | ({BUDGET: args.param_budget} if args.param_budget is not None else {})
-    spec = RunSpec(args.task, args.model, _length(args) | _pairs(args.param, "--param"), hp, train, args.seed, "adhoc")
+    spec = RunSpec(args.task, args.model, _length(args) | _pairs(args.param, "--param"), hp, train, args.seed, "adhoc",
+                   asked)
     check([spec], FLAGS)
     spec.resolved()  # sizes a parameter budget's width: one that no width meets is an error before training
     folder = writable_folder(Path(args.results) / spec.sweep, "--results")
@@ -157,20 +161,27 @@ SPEED_DEFAULTS = {  # per mode of `bench speed`: models, widths, batches, length
     "speed": ("lstm,gru,transformer", "256", "64", "64,256,1024,4096", "speed"),
     "plain": ("lstm,gru,transformer", "256", "64", "64,256,1024,4096", "plain-loop"),
     "overhead": ("lstm", "64", "64", "100", "overhead"),
+    "backends": (None, "1", "64", "25,100,400", None),  # every model, sized to 25k parameters (not --units); sweep backend-DEVICE
 }
 
 
 def cmd_speed(args) -> int:
     from bench.core import plugins
+    import models
+    from bench.core import backends
+    from bench.speed import backends as speed_backends
     from bench.speed import breakdown, overhead, plain, timing
 
     _timeout(args.timeout)
     refs = plugins.load(args.plugin)
-    mode = "overhead" if args.overhead else "plain" if args.plain else "speed"
+    mode = "overhead" if args.overhead else "plain" if args.plain else args.preset or "speed"
     given = [args.models, args.units, args.batch, args.lengths, args.sweep]
-    names, units, batch, lengths, sweep = [v if v is not None else d for v, d in zip(given, SPEED_DEFAULTS[mode])]
+    names, units, batch, lengths, sweep = [v if v is not None else d
+                                           for v, d in zip(given, SPEED_DEFAULTS.get(mode, SPEED_DEFAULTS["speed"]))]
+    if mode == "backends":
+        names, sweep = names or ",".join(models.list_models()), sweep or f"backend-{backends.device()}"
     grid = _names(names), _ints(units, "--units"), _ints(batch, "--batch"), _ints(lengths, "--lengths")
-    if mode != "speed":
+    if mode in ("overhead", "plain"):
         kind = overhead if args.overhead else plain
         rounds = _given(args, "steps", "rounds") | ({"precision_name": args.precision} if args.precision and args.plain else {})
         specs = kind.configurations(*grid, sweep, **rounds)
@@ -179,11 +190,14 @@ def cmd_speed(args) -> int:
     jit = _value(args.jit)
     if jit not in JIT:
         raise UsageError(f"--jit must be true, false or auto, got {args.jit!r}")
-    specs = timing.configurations(*grid, args.input_width, args.preset, args.generic, min_steps=args.min_steps,
+    on = [backends.check(b, "--backends") for b in _names(args.backends)] if args.backends else None
+    specs = timing.configurations(*grid, args.input_width, args.preset, args.generic, on, min_steps=args.min_steps,
                                   min_seconds=args.min_seconds, warmup=args.warmup, jit_compile=jit, sweep=sweep,
                                   breakdown=args.breakdown, precision=args.precision or "float32")
     counts, records = timing.measure_all(specs, sweep, args.results, args.timeout, args.rerun, refs)
     print(timing.table(records))
+    if mode == "backends":
+        print(f"backend table written to {speed_backends.write(records)}")
     if args.breakdown:
         print("\nmatmul floor (ms): each matmul of the step timed alone; rest = f+b - floor")
         print(breakdown.table(records))
@@ -275,8 +289,8 @@ OPTIONS = {  # options several commands take, defined once: flag → add_argumen
     "--results": dict(default="results", help="the results store: records in RESULTS/SWEEP/"),
     "--plugin": dict(action="append", default=[], metavar="PATH_OR_MODULE",
                      help="import a Python file or module first (and in every worker), so its models and tasks exist"),
-    "--backend": dict(choices=sorted(BACKENDS),
-                      help="Keras backend for this command and its workers (default: KERAS_BACKEND, else tensorflow)"),
+    "--backend": dict(help="Keras backend of every run: tensorflow, jax, torch or auto, the one measured fastest for "
+                           "each model (default: KERAS_BACKEND, else auto)"),
     "--precision": dict(choices=PRECISIONS, help="float32 (default), tf32 or mixed_bfloat16"),
     "--length": dict(type=int, help="dependency-controlling length of the task (default: the task's own)"),
     "--seed": dict(type=int, default=0),
@@ -349,7 +363,12 @@ def parser() -> argparse.ArgumentParser:
              a("--batch", help="batch sizes, comma-separated (default 64)"),
              a("--lengths", help="sequence lengths, comma-separated (default 64,256,1024,4096; --overhead: 100)"),
              a("--input-width", type=int, default=64, help="features per step fed to the model"),
-             a("--preset", choices=["deepbench"], help="DeepBench's RNN training configurations (those of --models)"),
+             a("--preset", choices=["deepbench", "backends"],
+               help="deepbench: DeepBench's RNN training configurations (those of --models); backends: every model "
+                    "(or --models) at 25k parameters on every installed backend (or --backends), lengths 25,100,400, "
+                    "then the table `backend: auto` reads is rewritten"),
+             a("--backends", help="time every configuration on each of these backends (comma-separated), each in a "
+                                  "fresh process"),
              a("--min-steps", type=int, default=30, help="timed steps (or --min-seconds, whichever first)"),
              a("--min-seconds", type=float, default=2.0),
              a("--warmup", type=int, default=3, help="untimed calls after the first (compile) call"),
@@ -390,20 +409,6 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def use_backend(name: str | None) -> None:
-    """Make ``name`` Keras' backend here and in every worker started from here: set before Keras is imported."""
-    import importlib.util
-
-    if name is None:
-        return
-    if importlib.util.find_spec(BACKENDS[name]) is None:
-        raise UsageError(f"--backend {name}: {BACKENDS[name]} is not installed")
-    if "keras" in sys.modules and sys.modules["keras"].backend.backend() != name:
-        raise UsageError(f"--backend {name}: Keras is already loaded with backend "
-                         f"{sys.modules['keras'].backend.backend()!r} in this process; set KERAS_BACKEND={name}")
-    os.environ["KERAS_BACKEND"] = name
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse, run the command; bad input (SpecError, TaskError, ModelError, OSError) is one line and exit 2,
     Ctrl-C or SIGTERM 130 with finished records kept."""
@@ -415,7 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
-        use_backend(getattr(args, "backend", None))
+        if getattr(args, "backend", None):
+            from bench.core import backends
+            backends.use(args.backend)
         return args.fn(args)
     except BrokenPipeError:  # output piped into `head`: nothing more to say
         return 0

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import keras
+
 import models
 import tasks
-from bench.core import kinds, plugins
+from bench.core import backends, kinds, plugins
 from bench.core.spec import Resolved, RunSpec
 from bench.runner import measure
 from bench.runner import precision
@@ -20,6 +22,7 @@ def run(spec: RunSpec, save_model: str | Path | None = None) -> dict:
     bad run: the record's ``status`` says how it ended (ok, diverged, oom, failed). With ``save_model``, the
     trained model is saved there as a ``.keras`` file (``load_model`` reads it back)."""
     resolved = spec.resolved()
+    backend = backends.ran(spec, keras.backend.backend())
 
     def train():
         try:
@@ -28,7 +31,7 @@ def run(spec: RunSpec, save_model: str | Path | None = None) -> dict:
         except (SystemExit, plugins.PluginExit) as e:  # plugin code tried to end the process
             raise RunAborted(_exit_line(resolved, e)) from None
 
-    return record.capture(resolved.fields(), train)
+    return {**record.capture(resolved.fields(), train), "backend": backend}
 
 
 kinds.register("train", RunSpec, run)

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from bench.core import kinds
+from bench.core import backends, kinds
 from bench.runner import record
 from bench.runner import run as _train  # noqa: F401  (registers the train kind, which every sweep runs)
 
@@ -109,6 +109,9 @@ def run_in_subprocess(spec, timeout: float | None = None, env: dict | None = Non
         cmd = [sys.executable, "-m", "bench.sweep.worker", kinds.entry(spec.kind).module, json.dumps(spec.to_dict()),
                str(out), *plugins]
         extra = {"BENCH_SAVE_MODEL": save_model} if save_model else {}
+        choice = backends.of(spec)
+        if choice is not None:  # the spec's backend, asked for or chosen by auto; a kind without one keeps ours
+            extra["KERAS_BACKEND"] = choice.name
         started, kills = time.perf_counter(), oom_kills()
         proc = workers.start(cmd, {**os.environ, **(env or {}), **extra, "BENCH_PARENT_PID": str(os.getpid())})
         try:
@@ -193,19 +196,7 @@ def unfinished(spec, status: str, error: str, started: float | None = None) -> d
 
 def default_workers() -> int:
     """Runs at a time by default: ``WORKERS_PER_GPU`` per GPU, else half the CPU cores."""
-    return len(gpu_ids()) * WORKERS_PER_GPU or max(1, (os.cpu_count() or 2) // 2)
-
-
-def gpu_ids() -> list[str]:
-    """GPUs to pin workers to: those CUDA_VISIBLE_DEVICES lists, else those ``nvidia-smi -L`` finds."""
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if listed is not None:
-        return [g.strip() for g in listed.split(",") if g.strip() and g.strip() != "-1"]
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(l for l in out.splitlines() if l.startswith("GPU "))]
+    return len(backends.gpu_ids()) * WORKERS_PER_GPU or max(1, (os.cpu_count() or 2) // 2)
 
 
 def worker_env(slot: int, workers: int, gpus: list[str]) -> dict:
@@ -223,12 +214,12 @@ def local(specs: Iterable, *, workers: int = 1, timeout: float | None = None, pl
           save_models: str | Path | None = None) -> Iterator[dict]:
     """Run specs on this machine, ``workers`` at a time, one fresh process per run.
 
-    Worker slot ``i`` is pinned to GPU ``gpus[i % len(gpus)]`` via CUDA_VISIBLE_DEVICES (default: ``gpu_ids()``);
+    Worker slot ``i`` is pinned to GPU ``gpus[i % len(gpus)]`` via CUDA_VISIBLE_DEVICES (default: ``backends.gpu_ids()``);
     a run takes whichever slot is free, so two runs never share a slot's GPU by accident. With ``save_models``
     (a folder), each run's model is saved there as ``<run_id>.keras``. Closing the iterator early (Ctrl-C in
     the driver) starts no further run and ends the running workers within seconds.
     """
-    gpus = gpu_ids() if gpus is None else gpus
+    gpus = backends.gpu_ids() if gpus is None else gpus
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(workers):
         slots.put(slot)
