@@ -20,6 +20,7 @@ BUDGET = 25_000  # trainable parameters, as in the reference sweeps
 BATCH = 64
 LENGTHS = (25, 100, 400)  # the reference ladders' range
 INPUT_WIDTH = 16
+REFERENCE = Path(__file__).parents[1] / "sweep" / "presets" / "reference.yaml"  # the models' hyperparameters there
 
 
 def plan(names: list[str], lengths=LENGTHS, batch: int = BATCH, on=None, **options) -> list:
@@ -30,21 +31,28 @@ def plan(names: list[str], lengths=LENGTHS, batch: int = BATCH, on=None, **optio
     chosen = list(on or backends.installed())
     specs = []
     for name in names:
-        units = width(name)
+        hp = reference_hp(name)
+        units = width(name, hp)
         for length in lengths:
-            base = SpeedSpec(name, units, batch, length, input_width=INPUT_WIDTH, **options)
+            base = SpeedSpec(name, units, batch, length, input_width=INPUT_WIDTH, hp=hp, **options)
             specs += [replace(base, backend=b) for b in chosen]
     return specs
 
 
-def width(name: str) -> int:
+def reference_hp(name: str) -> dict:
+    """The hyperparameters the reference sweep gives ``name`` (none for a model it does not run)."""
+    import yaml
+
+    return dict((yaml.safe_load(REFERENCE.read_text()).get("models") or {}).get(name) or {})
+
+
+def width(name: str, hp: dict) -> int:
     """The model's width at ``BUDGET`` parameters on the benchmark's input (``timing.signature``)."""
     import models
     from bench.speed.timing import SpeedSpec, signature
 
     sig = signature(SpeedSpec(name, 1, BATCH, LENGTHS[0], input_width=INPUT_WIDTH))
-    entry = models.entry(name)
-    return models.registry.width_for_budget(name, sig, BUDGET)[entry.width]
+    return models.registry.width_for_budget(name, sig, BUDGET, **hp)[models.entry(name).width]
 
 
 def write(records: list[dict], path: Path | None = None) -> Path:
