@@ -125,12 +125,19 @@ def run_in_subprocess(spec, timeout: float | None = None, env: dict | None = Non
         if workers.stopping.is_set():
             raise Stopped()
         if proc.returncode == 0 and out.is_file():
-            return json.loads(out.read_text())
+            return _with_worker_time(json.loads(out.read_text()), time.perf_counter() - started)
         if proc.returncode < 0:
             after = oom_kills()
             new_kills = after - kills if after is not None and kills is not None else None
             return unfinished(spec, *_killed(-proc.returncode, new_kills), started)
         return unfinished(spec, "failed", _died(proc.returncode, stderr, plugins), started)
+
+
+def _with_worker_time(rec: dict, seconds: float) -> dict:
+    """A training record's split gains the worker process's whole wall time (start-up and imports included)."""
+    if isinstance(rec.get("time_split"), dict):
+        rec["time_split"]["worker_s"] = round(seconds, 3)
+    return rec
 
 
 def _died(code: int, stderr: str, plugins) -> str:
