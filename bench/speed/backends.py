@@ -57,12 +57,14 @@ def width(name: str, hp: dict) -> int:
 
 def write(records: list[dict], path: Path | None = None) -> Path:
     """The table of ``records`` (speed records, any backends) as ``backends.table`` reads it; returns its path."""
+    from bench.speed.timing import ran_on
+
     rows = {}
     for r in records:
         train = ((r.get("speed") or {}).get("train") or {}).get("median_ms")
         if r.get("status") != "ok" or not isinstance(train, (int, float)) or not math.isfinite(train):
             continue
-        ran = (r.get("backend") or {}).get("ran") or (r.get("env") or {}).get("backend")
+        ran = ran_on(r)
         row = rows.setdefault((r["model"], r["length"], r["batch"]), {
             "model": r["model"], "length": r["length"], "batch": r["batch"], "units": r["units"],
             "params": r.get("params"), "train_ms": {}})

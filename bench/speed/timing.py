@@ -66,7 +66,7 @@ class SpeedSpec(kinds.Measurement):
         except ValueError:
             params, source, info = None, {}, None
         return {"kind": self.kind, "run_id": self.run_id, "request": self.request(), **asdict(self),
-                "model_params": params, "source": source, "model_info": info}
+                "backend": {"asked": self.backend}, "model_params": params, "source": source, "model_info": info}
 
     def checks(self):
         """``bench.core.check``'s checks of this kind: the model is registered (ModelError names the valid ones)."""
@@ -189,8 +189,10 @@ def _time_calls(call, spec: SpeedSpec) -> dict:
             "p10_ms": round(float(p10), 4), "p90_ms": round(float(p90), 4), "steps": len(times)}
 
 
-def _ran(r: dict) -> str:
-    return str((r.get("backend") or {}).get("ran") or (r.get("env") or {}).get("backend") or "-")
+def ran_on(r: dict) -> str:
+    """The backend a speed record ran on."""
+    backend = r.get("backend") if isinstance(r.get("backend"), dict) else {}
+    return str(backend.get("ran") or (r.get("env") or {}).get("backend") or "-")
 
 
 def _gflops(flops, timing) -> float | None:
@@ -264,7 +266,7 @@ def table(records: list[dict]) -> str:
         spread = lambda d: f"{d['p10_ms']:.2f}-{d['p90_ms']:.2f}" if d else "-"  # noqa: E731
         num = lambda v, fmt: format(v, fmt) if v is not None else format("-", ">" + fmt.split(".")[0])  # noqa: E731
         lines.append(
-            f"{r['model']:12s} {_ran(r):10s} {r['units']:5d} {r['batch']:4d} {r['length']:5d} {str(r['use_cudnn']):>5s} {str(r.get('jit_compile', '-')):>5s} "
+            f"{r['model']:12s} {ran_on(r):10s} {r['units']:5d} {r['batch']:4d} {r['length']:5d} {str(r['use_cudnn']):>5s} {str(r.get('jit_compile', '-')):>5s} "
             f"{num(f.get('median_ms'), '9.2f')} {spread(f):>15s} {num(t.get('median_ms'), '9.2f')} "
             f"{spread(t):>15s} {num(t.get('compile_ms') and t['compile_ms'] / 1000, '6.1f')} "
             f"{num(mem and mem / 2**20, '8.1f')} {num(g.get('train'), '9.1f')} {num(g.get('deepbench_train'), '8.1f')} "
