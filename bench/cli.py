@@ -10,7 +10,6 @@ import signal
 import sys
 import threading
 
-from bench.core.backend import BACKENDS
 from bench.core.choices import PRECISIONS
 from bench.core.errors import SpecError, one_line
 
@@ -23,6 +22,11 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from bench.core import backends
+
+    asked = args.backend or backends.asked()  # chosen before Keras loads: a process has one backend
+    params = _length(args) | _pairs(args.param, "--param")
+    backends.use(backends.choose(asked, args.model, backends.task_length(args.task, params)).name)
     from bench.core import plugins
     from bench.core.spec import RunSpec
     from bench.core.widths import BUDGET
@@ -31,7 +35,7 @@ def cmd_run(args) -> int:
     plugins.load(args.plugin)
     train = _given(args, "steps", "batch_size", "lr", "eval_every", "max_seconds", "precision") | _pairs(args.train, "--train")
     hp = _pairs(args.hp, "--hp") | ({BUDGET: args.param_budget} if args.param_budget is not None else {})
-    spec = RunSpec(args.task, args.model, _length(args) | _pairs(args.param, "--param"), hp, train, args.seed, "adhoc")
+    spec = RunSpec(args.task, args.model, params, hp, train, args.seed, "adhoc", asked)
     return driver.run_one(spec, args.results, args.save_model)
 
 
@@ -91,12 +95,13 @@ def cmd_compare(args) -> int:
 def cmd_speed(args) -> int:
     from bench import speed
 
-    mode = "overhead" if args.overhead else "plain" if args.plain else "speed"
+    mode = "overhead" if args.overhead else "plain" if args.plain else "backends" if args.preset == "backends" else "speed"
     grid = {"models": None if args.models is None else _names(args.models)} | {
         k: _ints(getattr(args, k), f"--{k}") for k in ("units", "batch", "lengths") if getattr(args, k) is not None}
     return speed.command(mode, args.results, **grid, plugins=args.plugin, resume=args.resume, jit=_value(args.jit),
                          **_given(args, "sweep", "timeout", "rerun", "precision", "steps", "rounds", "breakdown",
-                                  "input_width", "preset", "generic", "min_steps", "min_seconds", "warmup"))
+                                  "input_width", "preset", "generic", "min_steps", "min_seconds", "warmup"),
+                         on=_names(args.backends) if args.backends else None)
 
 
 def cmd_tune(args) -> int:
@@ -177,8 +182,8 @@ OPTIONS = {  # options several commands take, defined once: flag → add_argumen
     "--results": dict(default="results", help="the results store: records in RESULTS/SWEEP/"),
     "--plugin": dict(action="append", default=[], metavar="PATH_OR_MODULE",
                      help="import a Python file or module first (and in every worker), so its models and tasks exist"),
-    "--backend": dict(choices=sorted(BACKENDS),
-                      help="Keras backend for this command and its workers (default: KERAS_BACKEND, else tensorflow)"),
+    "--backend": dict(help="Keras backend of every run: tensorflow, jax, torch or auto, the one measured fastest for "
+                           "each model (default: KERAS_BACKEND, else auto)"),
     "--precision": dict(choices=PRECISIONS, help="float32 (default), tf32 or mixed_bfloat16"),
     "--length": dict(type=int, help="dependency-controlling length of the task (default: the task's own)"),
     "--seed": dict(type=int, default=0),
@@ -236,7 +241,12 @@ COMMANDS = {  # name → (function, help, shared OPTIONS, own arguments)
                _a("--batch", help="batch sizes, comma-separated (default 64)"),
                _a("--lengths", help="sequence lengths, comma-separated (default 64,256,1024,4096; --overhead: 100)"),
                _a("--input-width", type=int, default=64, help="features per step fed to the model"),
-               _a("--preset", choices=["deepbench"], help="DeepBench's RNN training configurations (of --models)"),
+               _a("--preset", choices=["deepbench", "backends"],
+                  help="deepbench: DeepBench's RNN training configurations (of --models); backends: every model (or "
+                       "--models) at 25k parameters on every installed backend (or --backends), lengths 25,100,400, "
+                       "then the table `backend: auto` reads is rewritten"),
+               _a("--backends", help="time every configuration on each of these backends (comma-separated), each in "
+                                     "a fresh process"),
                _a("--min-steps", type=int, default=30, help="timed steps (or --min-seconds, whichever first)"),
                _a("--min-seconds", type=float, default=2.0),
                _a("--warmup", type=int, default=3, help="untimed calls after the first (compile) call"),
@@ -292,7 +302,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse, run the command; bad input (SpecError, TaskError, ModelError, OSError) is one line and exit 2,
     Ctrl-C or SIGTERM 130 with finished records kept."""
-    from bench.core import backend
+    from bench.core import backends
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: take GPU memory as needed, not 75 %
@@ -304,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
-        backend.use(getattr(args, "backend", None))
+        if getattr(args, "backend", None):
+            backends.use(args.backend)
         return args.fn(args)
     except BrokenPipeError:  # output piped into `head`: nothing more to say
         return 0

@@ -118,3 +118,24 @@ def test_mixed_bfloat16_trains_and_is_recorded(tmp_path):
     assert r["env"]["precision"] == {"name": "mixed_bfloat16", "policy": "mixed_bfloat16", "matmul": "tf32"}
     with pytest.raises(SpecError, match="precision"):
         TrainConfig(precision="fp8")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_scores_do_not_depend_on_the_backend_chosen():
+    """What ``backend: auto`` relies on: the same (task, model, seeds) trained on TensorFlow and on JAX (warm
+    workers, one per backend) score alike, the difference of the means within seed noise."""
+    import numpy as np
+
+    from bench.core.spec import RunSpec, TrainConfig
+    from bench.sweep import executors
+
+    train = TrainConfig(steps=150, eval_every=50, val_size=128, test_size=256, gradient_flow=False)
+    specs = [RunSpec("adding", "gru", {"length": 8}, {"units": 16}, train, seed, "backends", backend)
+             for backend in ("tensorflow", "jax") for seed in range(3)]
+    records = list(executors.local(specs, workers=2, timeout=300))
+    scores = {b: [r["metrics"]["score"] for r in records if r["backend"]["ran"] == b] for b in ("tensorflow", "jax")}
+    assert all(r["status"] == "ok" and r["backend"]["asked"] == r["backend"]["ran"] for r in records), records
+    assert [len(s) for s in scores.values()] == [3, 3]
+    noise = np.sqrt((np.var(scores["tensorflow"], ddof=1) + np.var(scores["jax"], ddof=1)) / 2)  # within a backend
+    assert abs(np.mean(scores["tensorflow"]) - np.mean(scores["jax"])) <= 3 * noise + 0.05, scores
+    assert min(scores["tensorflow"] + scores["jax"]) > 0.2, scores  # learnt (0: memoryless): trained models compared

@@ -6,21 +6,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import models
 import tasks
-
-DEFAULT_BACKEND = "tensorflow"
-
-
-def backend() -> dict:
-    """The Keras backend as part of a run's identity: ``{}`` for the default TensorFlow, else ``{"backend": name}``
-    (a JAX run is another measurement)."""
-    name = os.environ.get("KERAS_BACKEND", DEFAULT_BACKEND)
-    return {"backend": name} if name != DEFAULT_BACKEND else {}
-
 
 def sources(model: str, task: str | None = None) -> dict[str, str]:
     """Fingerprints of the code that defines a model (and a task): ``{file: sha256 prefix}``."""

@@ -10,6 +10,7 @@ import importlib
 from dataclasses import dataclass, fields
 from typing import Callable
 
+from bench.core import backends
 from bench.core.identity import digest
 
 
@@ -29,20 +30,29 @@ class Measurement:
     """What a measuring kind's spec (a dataclass with a ``sweep`` field, a ``kind`` and a ``request()``) shares:
     its identity hashes the kind and the request, and it travels as ``to_dict()``, read back by ``from_dict``."""
 
+    seed = 0  # a measurement has no seed of its own (the driver orders runs by seed)
+
     @property
     def run_id(self) -> str:
         return digest({"kind": self.kind, **self.request()})
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, **self.request(), "sweep": self.sweep}
+        return {"kind": self.kind, **self.request(), **_backend(self), "sweep": self.sweep}
 
     @classmethod
     def from_dict(cls, data: dict):
-        """A spec from ``to_dict()`` or from a record (its ``request``, else its own fields)."""
+        """A spec from ``to_dict()`` or from a record (its ``request``, else its own fields; ``backends.read``)."""
         asked = data.get("request") or data
         names = {f.name: f for f in fields(cls)}
         sweep = data.get("sweep", names.pop("sweep").default)
+        if "backend" in names:
+            asked = {**asked, "backend": backends.read(data, asked)}
         return cls(**{k: v for k, v in asked.items() if k in names}, sweep=sweep)
+
+
+def _backend(spec) -> dict:
+    """The backend a spec asked for, for its worker (its identity may leave it out: ``backends.identity``)."""
+    return {"backend": spec.backend} if hasattr(spec, "backend") else {}
 
 
 _KINDS: dict[str, Kind] = {}

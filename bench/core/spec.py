@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import models
 import tasks
-from bench.core import identity
+from bench.core import backends, identity
 from bench.core.errors import SpecError, integer, positive
 from bench.core.text import quote
 from bench.core.choices import JIT, PRECISIONS
@@ -97,11 +97,13 @@ class RunSpec:
     train: dict | TrainConfig = field(default_factory=dict)
     seed: int = 0
     sweep: str = "adhoc"
+    backend: str = field(default_factory=backends.asked)  # a Keras backend, or auto (bench.core.backends)
     kind: ClassVar[str] = "train"
 
     def __post_init__(self):
         if isinstance(self.train, TrainConfig):
             object.__setattr__(self, "train", asked(self.train))
+        backends.check(self.backend)
 
     @property
     def config(self) -> TrainConfig:
@@ -109,10 +111,11 @@ class RunSpec:
         return TrainConfig.of(self.train)
 
     def request(self) -> dict:
-        """What identifies the run (the sweep's name does not: the same run is the same run). The Keras backend
-        it runs on counts too, where it is not the default TensorFlow: a JAX run is another measurement."""
+        """What identifies the run (the sweep's name does not: the same run is the same run). The backend asked
+        for counts too, unless it is ``auto`` or TensorFlow (``backends.identity``)."""
         return {"task": self.task, "task_params": self.task_params, "model": self.model,
-                "model_params": self.model_params, "train": self.train, "seed": self.seed, **identity.backend()}
+                "model_params": self.model_params, "train": self.train, "seed": self.seed,
+                **backends.identity(self.backend)}
 
     @property
     def run_id(self) -> str:
@@ -133,16 +136,17 @@ class RunSpec:
 
     def to_dict(self) -> dict:
         """The request as plain data, for a worker process or a record (``from_dict`` reads it back)."""
-        return {"kind": self.kind, **self.request(), "sweep": self.sweep}
+        return {"kind": self.kind, **self.request(), "backend": self.backend, "sweep": self.sweep}
 
     @classmethod
     def from_dict(cls, data: dict) -> RunSpec:
         """A spec from ``to_dict``'s output or from a record (its ``request``; a record without one, written
-        before run identity was the request, counts its resolved values as asked)."""
+        before run identity was the request, counts its resolved values as asked; ``backends.read``)."""
         asked = data.get("request") or data
+        backend = backends.read(data, asked)
         return cls(asked["task"], asked["model"], dict(asked.get("task_params", {})),
                    dict(asked.get("model_params", {})), dict(asked.get("train", {})), asked.get("seed", 0),
-                   data.get("sweep", "adhoc"))
+                   data.get("sweep", "adhoc"), backend)
 
     def label(self) -> str:
         """A short label: the task with its parameters, the model with the hyperparameters asked for."""
@@ -184,6 +188,6 @@ class Resolved:
         s = self.spec
         return {"kind": s.kind, "run_id": s.run_id, "request": s.request(), "sweep": s.sweep, "task": s.task,
                 "task_params": self.task_params, "model": s.model, "model_params": self.model_params,
-                "train": asdict(self.train), "seed": s.seed, "source": s.sources(),
+                "train": asdict(self.train), "seed": s.seed, "backend": {"asked": s.backend}, "source": s.sources(),
                 "model_info": models.entry(s.model).describe(),
                 **({BUDGET: self.param_budget} if self.param_budget is not None else {})}

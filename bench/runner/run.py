@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import time
+from contextlib import contextmanager
 from pathlib import Path
+
+import keras
 
 import models
 import tasks
-from bench.core import kinds, plugins
+from bench.core import backends, kinds, plugins
 from bench.core.spec import Resolved, RunSpec
 from bench.runner import measure
 from bench.runner import precision
@@ -20,6 +24,7 @@ def run(spec: RunSpec, save_model: str | Path | None = None) -> dict:
     bad run: the record's ``status`` says how it ended (ok, diverged, oom, failed). With ``save_model``, the
     trained model is saved there as a ``.keras`` file (``load_model`` reads it back)."""
     resolved = spec.resolved()
+    backend = backends.ran(spec, keras.backend.backend())
 
     def train():
         try:
@@ -28,7 +33,11 @@ def run(spec: RunSpec, save_model: str | Path | None = None) -> dict:
         except (SystemExit, plugins.PluginExit) as e:  # plugin code tried to end the process
             raise RunAborted(_exit_line(resolved, e)) from None
 
-    return record.capture(resolved.fields(), train)
+    rec = {**record.capture(resolved.fields(), train), "backend": backend}
+    split = rec.get("time_split")
+    if split and rec.get("wall_s"):  # compilation, validations, measurements, scoring: the wall time not in steps
+        split["outside_steps"] = round(1 - split["steps_s"] / rec["wall_s"], 4)
+    return rec
 
 
 kinds.register("train", RunSpec, run)
@@ -38,17 +47,45 @@ class RunAborted(Exception):
     """A run's code tried to end the process; the message names the model's file."""
 
 
+class _Phases:
+    """Wall seconds per phase of a run: ``with phases("build"): ...``; a phase entered twice adds up."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def split(self, result) -> dict:
+        """The record's ``time_split``: seconds per phase, training split into its first step (tracing and
+        compilation), the other steps and the validations between them."""
+        steps = result.step_seconds
+        out = {f"{k}_s": round(v, 3) for k, v in self.seconds.items() if k != "training"}
+        out.update(first_step_s=round(steps[0], 3) if steps else 0.0, steps_s=round(sum(steps[1:]), 3),
+                   validation_s=round(result.validation_seconds, 3))
+        return out
+
+
 def _train_and_score(spec: Resolved, save_model=None) -> dict:
-    set_seed(spec.seed)
-    task = tasks.create(spec.task, **spec.task_params)
-    signature, train = task.signature, spec.train
-    precision.apply(train.precision)
-    memory = measure.MemoryProbe().start()
-    model = models.create(spec.model, signature, tbptt=train.tbptt, **spec.model_params)
-    compile_model(model, signature, train, resolve_jit(train.jit_compile, spec.model, spec.model_params, signature))
-    flow_batch = task.generate("val", measure.FLOW_BATCH, seed=spec.seed) if train.gradient_flow else None
-    flow = {"init": _flow(model, signature, flow_batch)} if flow_batch else None
-    result = fit(model, task, train, spec.seed)
+    phases = _Phases()
+    with phases("build"):
+        set_seed(spec.seed)
+        task = tasks.create(spec.task, **spec.task_params)
+        signature, train = task.signature, spec.train
+        precision.apply(train.precision)
+        memory = measure.MemoryProbe().start()
+        model = models.create(spec.model, signature, tbptt=train.tbptt, **spec.model_params)
+        compile_model(model, signature, train, resolve_jit(train.jit_compile, spec.model, spec.model_params, signature))
+    with phases("gradient_flow"):
+        flow_batch = task.generate("val", measure.FLOW_BATCH, seed=spec.seed) if train.gradient_flow else None
+        flow = {"init": _flow(model, signature, flow_batch)} if flow_batch else None
+    with phases("training"):
+        result = fit(model, task, train, spec.seed)
     flops = models.forward_flops(spec.model, signature, train.batch_size, **spec.model_params)
     flops_per_step = 3 * flops if flops else None
     out = {
@@ -66,30 +103,38 @@ def _train_and_score(spec: Resolved, save_model=None) -> dict:
         "steps": result.steps,
         "train_seconds": round(result.seconds, 3),
     }
-    out["speed"]["roofline_gflops"] = round(measure.roofline_gflops(), 1)
-    x, _ = task.generate("test", train.batch_size, seed=spec.seed)
-    out["cudnn"] = _masked(measure.cudnn_status(spec.model, spec.model_params, model, x[:8]), signature)
-    if result.stop != "diverged":
-        out["speed"].update(measure.inference_latency(model, x))
-    if flow is not None and result.stop != "diverged":
-        flow["final"] = _flow(model, signature, flow_batch)
-    out["gradient_flow"] = flow
-    if models.entry(spec.model).family == "recurrent" and result.stop != "diverged":
-        from models.introspect import gate_traces
-        out["gate_traces"] = gate_traces(model, task.generate("test", 2, seed=spec.seed)[0])  # None: no LSTM cell
+    diverged = result.stop == "diverged"
+    with phases("measurement"):
+        out["speed"]["roofline_gflops"] = round(measure.roofline_gflops(), 1)
+        x, _ = task.generate("test", train.batch_size, seed=spec.seed)
+        out["cudnn"] = _masked(measure.cudnn_status(spec.model, spec.model_params, model, x[:8]), signature)
+        if not diverged:
+            out["speed"].update(measure.inference_latency(model, x))
+        if models.entry(spec.model).family == "recurrent" and not diverged:
+            from models.introspect import gate_traces
+            out["gate_traces"] = gate_traces(model, task.generate("test", 2, seed=spec.seed)[0])  # None: no LSTM cell
+    with phases("gradient_flow"):
+        if flow is not None and not diverged:
+            flow["final"] = _flow(model, signature, flow_batch)
+        out["gradient_flow"] = flow
     out["memory"] = memory.result()
-    if result.stop == "diverged":
+    if diverged:
         out["status"] = "diverged"
         out["error"] = f"loss became {result.diverged_why or 'NaN or infinite'} by step {result.diverged_at}"
         out["metrics"] = {"diverged_at": result.diverged_at}
+        out["time_split"] = phases.split(result)
         return out
-    out["metrics"] = _metrics(task, model, spec, result)
+    with phases("scoring"):
+        out["metrics"] = _metrics(task, model, spec, result)
     if result.stop == "time":  # scored, but the step budget was cut short by the wall-clock safety net
         out["status"], out["error"] = "timeout", f"max_seconds {train.max_seconds:g} s reached at step {result.steps}"
     if save_model:
-        out["model_file"] = _save(model, Path(save_model))
+        with phases("save"):
+            out["model_file"] = _save(model, Path(save_model))
     if train.test_lengths:
-        out["metrics"]["extrapolation"] = _extrapolation(task, model, spec)
+        with phases("extrapolation"):
+            out["metrics"]["extrapolation"] = _extrapolation(task, model, spec)
+    out["time_split"] = phases.split(result)
     return out
 
 

@@ -40,6 +40,7 @@ class TrainResult:
     stop: str = "steps"  # steps | solved | time | diverged
     diverged_at: int | None = None
     diverged_why: str | None = None  # "NaN or infinite", or how far above the baseline loss it went
+    validation_seconds: float = 0.0  # wall time of the validations between steps
 
 
 BLOWUP = 1e6  # a loss this many times the memoryless baseline's has diverged, though still finite
@@ -116,6 +117,14 @@ class _Monitor(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
+        began = time.perf_counter()
+        try:
+            self._validate(logs)
+        finally:
+            self.last = time.perf_counter()  # validation time is not a training step's time
+            self.result.validation_seconds += self.last - began
+
+    def _validate(self, logs) -> None:
         loss = float((logs or {}).get("loss", math.nan))
         step = self.result.steps
         limit = BLOWUP * baseline_loss(self.task)
@@ -136,7 +145,6 @@ class _Monitor(keras.callbacks.Callback):
         elif self.config.early_stop and self.task.solved(val):
             self.result.stop = "solved"
             self.model.stop_training = True
-        self.last = time.perf_counter()  # validation time is not a training step's time
 
 
 def fit(model: keras.Model, task, config: TrainConfig, seed: int) -> TrainResult:

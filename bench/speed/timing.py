@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from bench.core import kinds
+from bench.core import backends, kinds
 from bench.core.identity import sources
 from bench.core.spec import asked
 
@@ -40,12 +40,13 @@ class SpeedSpec(kinds.Measurement):
     hp: dict = field(default_factory=dict)  # more model hyperparameters
     breakdown: bool = False  # also time the step's matmuls alone (bench.speed.breakdown; gated recurrent models)
     precision: str = "float32"  # bench.runner.precision: float32, tf32 or mixed_bfloat16
+    backend: str = field(default_factory=backends.asked)  # a Keras backend, or auto (bench.core.backends)
     kind: ClassVar[str] = "speed"
-    seed: ClassVar[int] = 0
 
     def request(self) -> dict:
         given = {**asked(self), **{k: getattr(self, k) for k in ("model", "units", "batch", "length")}}
-        return {f.name: given[f.name] for f in fields(self) if f.name in given and f.name != "sweep"}
+        return {**{f.name: given[f.name] for f in fields(self) if f.name in given and f.name not in ("sweep", "backend")},
+                **backends.identity(self.backend)}
 
 
     def model_params(self) -> dict:
@@ -65,7 +66,7 @@ class SpeedSpec(kinds.Measurement):
         except ValueError:
             params, source, info = None, {}, None
         return {"kind": self.kind, "run_id": self.run_id, "request": self.request(), **asdict(self),
-                "model_params": params, "source": source, "model_info": info}
+                "backend": {"asked": self.backend}, "model_params": params, "source": source, "model_info": info}
 
     def checks(self):
         """``bench.core.check``'s checks of this kind: the model is registered (ModelError names the valid ones)."""
@@ -149,7 +150,7 @@ def _time_model(spec: SpeedSpec) -> dict:
     if spec.breakdown and one_gated_layer(spec, fwd):
         explained["matmul_floor"] = breakdown.explain(spec, gates(spec), train["median_ms"], jit)
     return {
-        "jit_compile": jit, "params": int(model.count_params()),
+        "backend": backends.ran(spec, keras.backend.backend()), "jit_compile": jit, "params": int(model.count_params()),
         "speed": {"forward": forward, "train": train, "roofline_gflops": round(roofline, 1)},
         "memory": peak, "cudnn": _cudnn(spec, measure, model, x), "threads": measure.threads(),
         "flops": {"forward": fwd, "train": 3 * fwd, "deepbench_forward": db, "deepbench_train": db and 3 * db},
@@ -188,6 +189,12 @@ def _time_calls(call, spec: SpeedSpec) -> dict:
             "p10_ms": round(float(p10), 4), "p90_ms": round(float(p90), 4), "steps": len(times)}
 
 
+def ran_on(r: dict) -> str:
+    """The backend a speed record ran on."""
+    backend = r.get("backend") if isinstance(r.get("backend"), dict) else {}
+    return str(backend.get("ran") or (r.get("env") or {}).get("backend") or "-")
+
+
 def _gflops(flops, timing) -> float | None:
     return round(flops / (timing["median_ms"] / 1000) / 1e9, 3) if flops else None
 
@@ -196,15 +203,20 @@ def _gflops(flops, timing) -> float | None:
 
 
 def configurations(names: list[str], units: list[int], batches: list[int], lengths: list[int], input_width: int = 64,
-                   preset: str | None = None, generic: bool | None = None, **options) -> list:
+                   preset: str | None = None, generic: bool | None = None, on: list[str] | None = None,
+                   **options) -> list:
     """What ``bench speed`` times: the grid of ``names`` × widths × batches × lengths (``preset="deepbench"``:
-    DeepBench's configurations of these models instead), checked; with ``generic`` (default: where there is a
-    GPU) each cuDNN-capable configuration again with the generic kernel."""
-    from bench.sweep import executors
+    DeepBench's configurations of these models; ``"backends"``: the backend table's, ``bench.speed.backends``),
+    each on every backend of ``on`` (default: as asked), back to back; with ``generic`` (default: where there is
+    a GPU) each cuDNN-capable configuration again with the generic kernel."""
+    from bench.speed import backends as table
 
+    if preset == "backends":
+        return table.plan(names, lengths, batches[0], on, **options)
     specs = [c for c in deepbench(**options) if c.model in names] if preset == "deepbench" else \
         grid(names, units, batches, lengths, input_width=input_width, **options)
-    return with_generic(specs) if generic or (generic is None and executors.gpu_ids()) else specs
+    specs = with_generic(specs) if generic or (generic is None and backends.gpu_ids()) else specs
+    return [replace(s, backend=b) for s in specs for b in on] if on else specs
 
 
 def measure_all(specs: list, sweep: str, results: str, timeout: float | None, rerun: bool, plugins=(), show=None):
@@ -241,7 +253,7 @@ def with_generic(specs: list) -> list:
 
 def table(records: list[dict]) -> str:
     """One line per record: times, memory, GFLOP/s under both FLOP conventions, and status."""
-    head = (f"{'model':12s} {'H':>5s} {'N':>4s} {'T':>5s} {'cudnn':>5s} {'xla':>5s} {'fwd ms':>9s} {'p10-p90':>15s} "
+    head = (f"{'model':12s} {'backend':10s} {'H':>5s} {'N':>4s} {'T':>5s} {'cudnn':>5s} {'xla':>5s} {'fwd ms':>9s} {'p10-p90':>15s} "
             f"{'f+b ms':>9s} {'p10-p90':>15s} {'comp s':>6s} {'peak MiB':>8s} {'GF/s full':>9s} "
             f"{'GF/s DB':>8s} {'roof':>6s}  status")
     lines = [head]
@@ -252,7 +264,7 @@ def table(records: list[dict]) -> str:
         spread = lambda d: f"{d['p10_ms']:.2f}-{d['p90_ms']:.2f}" if d else "-"  # noqa: E731
         num = lambda v, fmt: format(v, fmt) if v is not None else format("-", ">" + fmt.split(".")[0])  # noqa: E731
         lines.append(
-            f"{r['model']:12s} {r['units']:5d} {r['batch']:4d} {r['length']:5d} {str(r['use_cudnn']):>5s} {str(r.get('jit_compile', '-')):>5s} "
+            f"{r['model']:12s} {ran_on(r):10s} {r['units']:5d} {r['batch']:4d} {r['length']:5d} {str(r['use_cudnn']):>5s} {str(r.get('jit_compile', '-')):>5s} "
             f"{num(f.get('median_ms'), '9.2f')} {spread(f):>15s} {num(t.get('median_ms'), '9.2f')} "
             f"{spread(t):>15s} {num(t.get('compile_ms') and t['compile_ms'] / 1000, '6.1f')} "
             f"{num(mem and mem / 2**20, '8.1f')} {num(g.get('train'), '9.1f')} {num(g.get('deepbench_train'), '8.1f')} "

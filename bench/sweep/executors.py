@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from bench.core import kinds
+from bench.core import backends, kinds
 from bench.runner import record
 from bench.runner import run as _train  # noqa: F401  (registers the train kind, which every sweep runs)
 
@@ -43,13 +43,14 @@ class Workers:
         self.stopping = threading.Event()
         _pools.append(self)
 
-    def start(self, cmd: list[str], env: dict) -> subprocess.Popen:
+    def start(self, cmd: list[str], env: dict, **pipes) -> subprocess.Popen:
+        """Start a worker (stdout discarded, stderr piped, unless ``pipes`` say otherwise)."""
         with self.lock:
             if self.stopping.is_set():
                 raise Stopped()
             # a session of its own: a Ctrl-C at the terminal reaches the driver only, which ends the workers
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-                                    start_new_session=True)
+            proc = subprocess.Popen(cmd, text=True, env=env, start_new_session=True,
+                                    **{"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, **pipes})
             self.procs.add(proc)
             return proc
 
@@ -63,13 +64,13 @@ class Workers:
             self.stopping.set()
             procs = list(self.procs)
         for proc in procs:
-            _signal(proc, signal.SIGTERM)
+            signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         for proc in procs:
             try:
                 proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                _signal(proc, signal.SIGKILL)
+                signal_group(proc, signal.SIGKILL)
                 proc.wait()
 
 
@@ -82,7 +83,7 @@ def stop_all() -> None:
         pool.stop()
 
 
-def _signal(proc: subprocess.Popen, signum: int) -> None:
+def signal_group(proc: subprocess.Popen, signum: int) -> None:
     try:
         os.killpg(proc.pid, signum)
     except (ProcessLookupError, PermissionError):
@@ -109,12 +110,15 @@ def run_in_subprocess(spec, timeout: float | None = None, env: dict | None = Non
         cmd = [sys.executable, "-m", "bench.sweep.worker", kinds.entry(spec.kind).module, json.dumps(spec.to_dict()),
                str(out), *plugins]
         extra = {"BENCH_SAVE_MODEL": save_model} if save_model else {}
+        choice = backends.of(spec)
+        if choice is not None:  # the spec's backend, asked for or chosen by auto; a kind without one keeps ours
+            extra["KERAS_BACKEND"] = choice.name
         started, kills = time.perf_counter(), oom_kills()
         proc = workers.start(cmd, {**os.environ, **(env or {}), **extra, "BENCH_PARENT_PID": str(os.getpid())})
         try:
             _, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _signal(proc, signal.SIGKILL)
+            signal_group(proc, signal.SIGKILL)
             proc.communicate()
             return unfinished(spec, "timeout", f"run exceeded its timeout of {timeout:g} s", started)
         finally:
@@ -122,15 +126,22 @@ def run_in_subprocess(spec, timeout: float | None = None, env: dict | None = Non
         if workers.stopping.is_set():
             raise Stopped()
         if proc.returncode == 0 and out.is_file():
-            return json.loads(out.read_text())
+            return with_worker_time(json.loads(out.read_text()), time.perf_counter() - started)
         if proc.returncode < 0:
             after = oom_kills()
             new_kills = after - kills if after is not None and kills is not None else None
-            return unfinished(spec, *_killed(-proc.returncode, new_kills), started)
-        return unfinished(spec, "failed", _died(proc.returncode, stderr, plugins), started)
+            return unfinished(spec, *killed(-proc.returncode, new_kills), started)
+        return unfinished(spec, "failed", died(proc.returncode, stderr, plugins), started)
 
 
-def _died(code: int, stderr: str, plugins) -> str:
+def with_worker_time(rec: dict, seconds: float) -> dict:
+    """A training record's split gains the worker process's whole wall time (start-up and imports included)."""
+    if isinstance(rec.get("time_split"), dict):
+        rec["time_split"]["worker_s"] = round(seconds, 3)
+    return rec
+
+
+def died(code: int, stderr: str, plugins) -> str:
     """Why a worker ended with no record: its traceback's last line, or, without one, that it just exited."""
     lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
     if any(line.startswith("Traceback (most recent call last)") for line in lines):
@@ -170,7 +181,7 @@ def _oom_files() -> list[Path]:
     return files
 
 
-def _killed(signum: int, new_oom_kills: int | None = None) -> tuple[str, str]:
+def killed(signum: int, new_oom_kills: int | None = None) -> tuple[str, str]:
     """Status and error of a worker killed by a signal: ``oom`` only with evidence (the cgroup's oom_kill count
     rose during the run), else ``killed``."""
     try:
@@ -193,19 +204,7 @@ def unfinished(spec, status: str, error: str, started: float | None = None) -> d
 
 def default_workers() -> int:
     """Runs at a time by default: ``WORKERS_PER_GPU`` per GPU, else half the CPU cores."""
-    return len(gpu_ids()) * WORKERS_PER_GPU or max(1, (os.cpu_count() or 2) // 2)
-
-
-def gpu_ids() -> list[str]:
-    """GPUs to pin workers to: those CUDA_VISIBLE_DEVICES lists, else those ``nvidia-smi -L`` finds."""
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if listed is not None:
-        return [g.strip() for g in listed.split(",") if g.strip() and g.strip() != "-1"]
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(l for l in out.splitlines() if l.startswith("GPU "))]
+    return len(backends.gpu_ids()) * WORKERS_PER_GPU or max(1, (os.cpu_count() or 2) // 2)
 
 
 def worker_env(slot: int, workers: int, gpus: list[str]) -> dict:
@@ -221,18 +220,22 @@ def worker_env(slot: int, workers: int, gpus: list[str]) -> dict:
 def local(specs: Iterable, *, workers: int = 1, timeout: float | None = None, plugins=(),
           on_start: Callable | None = None, gpus: list[str] | None = None,
           save_models: str | Path | None = None) -> Iterator[dict]:
-    """Run specs on this machine, ``workers`` at a time, one fresh process per run.
+    """Run specs on this machine, ``workers`` at a time, each slot a warm worker process (``bench.sweep.warm``)
+    on the spec's backend, replaced after a crash, a timeout, a change of backend or its share of runs.
 
-    Worker slot ``i`` is pinned to GPU ``gpus[i % len(gpus)]`` via CUDA_VISIBLE_DEVICES (default: ``gpu_ids()``);
+    Worker slot ``i`` is pinned to GPU ``gpus[i % len(gpus)]`` via CUDA_VISIBLE_DEVICES (default: ``backends.gpu_ids()``);
     a run takes whichever slot is free, so two runs never share a slot's GPU by accident. With ``save_models``
     (a folder), each run's model is saved there as ``<run_id>.keras``. Closing the iterator early (Ctrl-C in
     the driver) starts no further run and ends the running workers within seconds.
     """
-    gpus = gpu_ids() if gpus is None else gpus
+    from bench.sweep.warm import Warm
+
+    gpus = backends.gpu_ids() if gpus is None else gpus
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(workers):
         slots.put(slot)
     procs = Workers()
+    warm = [Warm(procs, {**os.environ, **worker_env(slot, workers, gpus)}, plugins) for slot in range(workers)]
 
     def one(spec) -> dict:
         slot = slots.get()
@@ -242,7 +245,8 @@ def local(specs: Iterable, *, workers: int = 1, timeout: float | None = None, pl
             if on_start:
                 on_start(spec)
             model = str(Path(save_models) / f"{spec.run_id}.keras") if save_models else None
-            return run_in_subprocess(spec, timeout, worker_env(slot, workers, gpus), plugins, procs, model)
+            choice = backends.of(spec)
+            return warm[slot].run(spec, timeout, model, choice.name if choice else None)
         finally:
             slots.put(slot)
 
@@ -254,6 +258,8 @@ def local(specs: Iterable, *, workers: int = 1, timeout: float | None = None, pl
     finally:
         procs.stop()
         pool.shutdown(wait=True, cancel_futures=True)
+        for worker in warm:
+            worker.close()
         _pools.remove(procs)
 
 

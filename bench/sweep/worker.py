@@ -15,7 +15,7 @@ from pathlib import Path
 exit_now = os._exit  # plugin code runs with os._exit disabled (bench.core.plugins.guarded); this watch may still exit
 
 
-def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+def exit_with_parent(parent: int, every_s: float = 1.0) -> None:
     """Exit as soon as the process that started this worker (its pid in BENCH_PARENT_PID) is gone."""
     def watch():
         while os.getppid() == parent:
@@ -27,7 +27,7 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
 
 def main(argv=None) -> int:
     module, spec_json, out_path, *plugin_refs = argv or sys.argv[1:]
-    _exit_with_parent(int(os.environ.get("BENCH_PARENT_PID", os.getppid())))
+    exit_with_parent(int(os.environ.get("BENCH_PARENT_PID", os.getppid())))
     from bench.core import quiet
 
     quiet.native_stderr_to_log()  # framework noise to the log; our traceback, if any, to the driver
