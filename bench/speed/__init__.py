@@ -75,9 +75,12 @@ def _timings(mode: str, grid: list, sweep: str, precision=None, jit="auto", brea
 
     if jit not in JIT:
         raise SpecError(f"--jit must be true, false or auto, got {jit!r}")
-    return timing.configurations(*grid, input_width, preset, generic, on, min_steps=min_steps, min_seconds=min_seconds,
-                                 warmup=warmup, jit_compile=jit, sweep=sweep, breakdown=breakdown,
-                                 precision=precision or "float32"), None
+    options = dict(min_steps=min_steps, min_seconds=min_seconds, warmup=warmup, jit_compile=jit, sweep=sweep,
+                   breakdown=breakdown, precision=precision or "float32")
+    if preset == "backends":
+        from bench.speed import backends
+        return backends.plan(grid[0], grid[3], grid[2][0], on, **options), None
+    return timing.configurations(*grid, input_width, preset, generic, on, **options), None
 
 
 def _print_timings(records: list[dict], breakdown: bool) -> None:

@@ -206,13 +206,9 @@ def configurations(names: list[str], units: list[int], batches: list[int], lengt
                    preset: str | None = None, generic: bool | None = None, on: list[str] | None = None,
                    **options) -> list:
     """What ``bench speed`` times: the grid of ``names`` × widths × batches × lengths (``preset="deepbench"``:
-    DeepBench's configurations of these models; ``"backends"``: the backend table's, ``bench.speed.backends``),
-    each on every backend of ``on`` (default: as asked), back to back; with ``generic`` (default: where there is
-    a GPU) each cuDNN-capable configuration again with the generic kernel."""
-    from bench.speed import backends as table
-
-    if preset == "backends":
-        return table.plan(names, lengths, batches[0], on, **options)
+    DeepBench's configurations of these models), each on every backend of ``on`` (default: as asked), back to
+    back; with ``generic`` (default: where there is a GPU) each cuDNN-capable configuration again with the
+    generic kernel."""
     specs = [c for c in deepbench(**options) if c.model in names] if preset == "deepbench" else \
         grid(names, units, batches, lengths, input_width=input_width, **options)
     specs = with_generic(specs) if generic or (generic is None and backends.gpu_ids()) else specs

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import queue
+import select
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from typing import Callable, Iterable, Iterator
 from bench.core import backends, kinds
 from bench.runner import record
 from bench.runner import run as _train  # noqa: F401  (registers the train kind, which every sweep runs)
+from bench.sweep.worker import READY
 
 # Default runs at a time per GPU. Provisional: scripts/gpu-check.sh measures runs per hour at 1, 2 and 4 workers
 # per GPU and prints the best; set this from its table.
@@ -220,7 +222,7 @@ def worker_env(slot: int, workers: int, gpus: list[str]) -> dict:
 def local(specs: Iterable, *, workers: int = 1, timeout: float | None = None, plugins=(),
           on_start: Callable | None = None, gpus: list[str] | None = None,
           save_models: str | Path | None = None) -> Iterator[dict]:
-    """Run specs on this machine, ``workers`` at a time, each slot a warm worker process (``bench.sweep.warm``)
+    """Run specs on this machine, ``workers`` at a time, each slot a warm worker process (``Warm``)
     on the spec's backend, replaced after a crash, a timeout, a change of backend or its share of runs.
 
     Worker slot ``i`` is pinned to GPU ``gpus[i % len(gpus)]`` via CUDA_VISIBLE_DEVICES (default: ``backends.gpu_ids()``);
@@ -228,8 +230,6 @@ def local(specs: Iterable, *, workers: int = 1, timeout: float | None = None, pl
     (a folder), each run's model is saved there as ``<run_id>.keras``. Closing the iterator early (Ctrl-C in
     the driver) starts no further run and ends the running workers within seconds.
     """
-    from bench.sweep.warm import Warm
-
     gpus = backends.gpu_ids() if gpus is None else gpus
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(workers):
@@ -290,6 +290,110 @@ def dask(specs: Iterable, *, workers: int = 1, timeout: float | None = None, plu
     finally:
         if cluster is not None:
             cluster.close()
+
+
+# ---------------------------------------------------------------- warm workers
+
+# One process runs many runs, so the frameworks are imported once: ``Warm`` starts ``python -m bench.sweep.worker
+# --serve`` on one backend and hands it one spec at a time. Isolation is as with a fresh process per run: a crash,
+# an out-of-memory kill or a timeout marks only the run in flight, and the next run starts a new process; so does
+# a run of another backend, and every RUNS_PER_WORKER runs.
+RUNS_PER_WORKER = 25  # then a fresh process: what one run leaks (memory, caches, threads) never piles up
+
+
+class Warm:
+    """One slot's worker process, kept between runs (``run``) and replaced when it cannot be trusted."""
+
+    def __init__(self, workers, env: dict, plugins=()):
+        self.workers, self.env, self.plugins = workers, env, list(plugins)
+        self.proc: subprocess.Popen | None = None
+        self.backend: str | None = None
+        self.runs = 0
+        self.log = tempfile.TemporaryFile(mode="w+")  # the worker's stderr: a traceback's last line, if it dies
+
+    def run(self, spec, timeout: float | None, save_model: str | None, backend: str | None) -> dict:
+        if self.proc is not None and (self.backend != backend or self.runs >= RUNS_PER_WORKER
+                                      or self.proc.poll() is not None):
+            self.close()
+        if self.proc is None:
+            self._start(backend)
+        started, kills = time.perf_counter(), oom_kills()
+        with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
+            out = Path(tmp) / "record.json"
+            job = {"spec": spec.to_dict(), "module": _module(spec), "out": str(out), "save_model": save_model}
+            try:
+                self.proc.stdin.write(json.dumps(job) + "\n")
+                self.proc.stdin.flush()
+            except (BrokenPipeError, OSError):
+                pass  # it died between runs: its exit is read below
+            answered = self._answer(timeout, started)
+            if self.workers.stopping.is_set():
+                self.close(kill=True)
+                raise Stopped()
+            if answered is None:  # past its timeout
+                self.close(kill=True)
+                return unfinished(spec, "timeout", f"run exceeded its timeout of {timeout:g} s", started)
+            if answered and out.is_file():
+                self.runs += 1
+                return with_worker_time(json.loads(out.read_text()), time.perf_counter() - started)
+        code = self.close()
+        if code is not None and code < 0:
+            after = oom_kills()
+            new_kills = after - kills if after is not None and kills is not None else None
+            return unfinished(spec, *killed(-code, new_kills), started)
+        return unfinished(spec, "failed", died(code, self._stderr(), self.plugins), started)
+
+    def _start(self, backend: str | None) -> None:
+        self.log.seek(0)
+        self.log.truncate()
+        env = {**self.env, **({"KERAS_BACKEND": backend} if backend else {}), "BENCH_PARENT_PID": str(os.getpid())}
+        self.proc = self.workers.start([sys.executable, "-m", "bench.sweep.worker", "--serve", *self.plugins], env,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
+        self.backend, self.runs = backend, 0
+
+    def _answer(self, timeout: float | None, started: float) -> bool | None:
+        """True when the worker reports the run done, False when it died first, None past ``timeout``."""
+        while True:
+            left = None if timeout is None else timeout - (time.perf_counter() - started)
+            if left is not None and left <= 0:
+                return None
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if not ready:
+                return None
+            line = self.proc.stdout.readline()
+            if not line:
+                return False
+            if line.strip() == READY:
+                return True
+
+    def _stderr(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()[-20000:]
+
+    def close(self, kill: bool = False) -> int | None:
+        """End the worker (if any): between runs by closing its input, mid-run (``kill``) at once; its exit code."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        if kill:
+            signal_group(proc, signal.SIGKILL)
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            signal_group(proc, signal.SIGKILL)
+            proc.wait()
+        self.workers.done(proc)
+        return proc.returncode
+
+
+def _module(spec) -> str:
+    return kinds.entry(spec.kind).module
+
 
 
 EXECUTORS = {"local": local, "dask": dask}
