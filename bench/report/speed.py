@@ -16,6 +16,7 @@ import pandas as pd
 
 from bench.report import figures, roles, tables
 from bench.runner.table import frame as records_frame
+from bench.speed.timing import ran_on
 
 
 def variant(r: dict) -> str:
@@ -38,13 +39,36 @@ def row(r: dict) -> dict:
         "achieved_gflops": (r.get("gflops") or {}).get("train", math.nan),
         "deepbench_gflops": (r.get("gflops") or {}).get("deepbench_train", math.nan),
         "roofline_gflops": speed.get("roofline_gflops", math.nan), "floor_ms": floor.get("floor_ms", math.nan),
+        "backend": ran_on(r),
     }
 
 
 def speed_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per record; where the records ran on several backends, each variant names its backend."""
     df = records_frame(records, row).astype({"peak_bytes": float, "achieved_gflops": float, "deepbench_gflops": float,
                                              "floor_ms": float})
+    if df.backend.nunique() > 1:
+        df["variant"] = df.variant + " · " + df.backend
     return df.sort_values(["units", "batch", "variant", "seq_length"], ignore_index=True)
+
+
+def backend_table(df: pd.DataFrame) -> list[str]:
+    """Per model and length: the training step on each backend, the fastest and its lead over TensorFlow (what
+    ``backend: auto`` chooses from); nothing where one backend ran."""
+    ok = df[df.status == "ok"]
+    if ok.backend.nunique() < 2:
+        return []
+    steps = ok.pivot_table(index=["model", "seq_length"], columns="backend", values="step_ms", aggfunc="median")
+    fastest = steps.idxmin(axis=1)
+    shown = steps.apply(lambda col: col.map(lambda v: _fixed(v, 1)))
+    shown["fastest"] = fastest
+    if "tensorflow" in steps:
+        shown["tensorflow / fastest"] = (steps["tensorflow"] / steps.min(axis=1)).map(lambda v: _fixed(v, 2))
+    shown.index.names = ["model", "T"]
+    wins = fastest.value_counts()
+    return ["## Backends", "", "Training step (forward+backward, median ms) per backend; a blank: not measured or "
+            "not finished (timeout, failure). Fastest: " + ", ".join(f"{b} {n}×" for b, n in wins.items()) + ".", "",
+            tables.markdown(shown), ""]
 
 
 def crossovers(df: pd.DataFrame, column: str, what: str) -> list[str]:
@@ -138,7 +162,7 @@ def write(records: list[dict], skipped: list[str], sweep: str, folder: Path, env
                 "see the table.)", ""]
     else:
         out += _figures(df, folder)
-    out += ["## Every configuration", "", tables.markdown(table(df)), ""]
+    out += backend_table(df) + ["## Every configuration", "", tables.markdown(table(df)), ""]
     floors = df[df.floor_ms.notna()]
     if len(floors):
         out += ["## Matmul floor", "", "The step's matmuls timed alone (`--breakdown`); the rest of the step is "
