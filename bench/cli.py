@@ -11,7 +11,7 @@ import sys
 import threading
 
 from bench.core.choices import PRECISIONS
-from bench.core.errors import SpecError, one_line
+from bench.core.errors import SpecError, StoreError, one_line
 
 
 def cmd_list(args) -> int:
@@ -316,13 +316,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "backend", None):
             backends.use(args.backend)
+        elif os.environ.get("KERAS_BACKEND"):  # one Keras cannot load is one line too, not its import's traceback
+            backends.use(backends.asked(), "KERAS_BACKEND")
         return args.fn(args)
     except BrokenPipeError:  # output piped into `head`: nothing more to say
         return 0
     except (ValueError, OSError) as e:
         if one_line(e) is None:
             raise
-        print(f"bench {args.command}: error: {one_line(e)}", file=sys.stderr)
+        resume = f"; resume with: {args.resume}" if isinstance(e, StoreError) else ""
+        print(f"bench {args.command}: error: {one_line(e)}{resume}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"bench {args.command}: interrupted; finished records are kept", file=sys.stderr)

@@ -223,54 +223,108 @@ def count_params(name: str, signature, **hp) -> int:
     return int(sum(int(math.prod(w.shape)) for w in model.trainable_weights))
 
 
+MAX_WIDTH = 2**16  # the widest a parameter budget sizes a model to
+WIDTH_SCAN = 64  # widths tried in a row for one that builds (a ``d_model`` not divisible by ``heads`` does not)
+
+
+class _Widths:
+    """A model's trainable parameter count per width, each width built once; ``valid`` finds one that builds."""
+
+    def __init__(self, name: str, signature, hp: dict):
+        self.name, self.signature, self.hp, self.key = name, signature, hp, entry(name).width
+        self.counts: dict[int, int | None] = {}
+        self.last_error: ModelError | None = None
+
+    def count(self, width: int) -> int | None:  # None: the model rejects this width
+        if width not in self.counts:
+            try:
+                self.counts[width] = count_params(self.name, self.signature, **{**self.hp, self.key: width})
+            except ModelError as e:
+                self.counts[width], self.last_error = None, e
+        return self.counts[width]
+
+    def valid(self, width: int, step: int) -> int | None:
+        """The first width from ``width`` in direction ``step`` (within WIDTH_SCAN, 1 to MAX_WIDTH) that builds."""
+        for w in range(width, width + WIDTH_SCAN * step, step):
+            if w < 1 or w > MAX_WIDTH:
+                return None
+            if self.count(w) is not None:
+                return w
+        return None
+
+
+def buildable_width(name: str, signature, start: int = 8, **hp) -> int:
+    """The first width from ``start`` at which model ``name`` builds with ``hp`` (its width left to a parameter
+    budget); a ModelError with the model's own reason if none of WIDTH_SCAN widths does."""
+    widths = _Widths(name, signature, hp)
+    width = widths.valid(start, 1)
+    if width is None:
+        raise ModelError(f"model {name!r}: no {widths.key} from {start} to {start + WIDTH_SCAN - 1} builds with "
+                         f"these hyperparameters (the parameter budget sets {widths.key}): {widths.last_error}")
+    return width
+
+
 def width_for_budget(name: str, signature, budget: int, **hp) -> dict:
     """The hyperparameters ``hp`` plus the width (the entry's ``width``) whose trainable parameter count is closest
     to ``budget`` for this task; raises ModelError if none comes within 5 %.
 
     Parameters grow with the width, about quadratically: three probes fit the curve, its solution is the first
-    guess, and a walk over neighbouring valid widths (a ``d_model`` not divisible by ``heads`` is skipped) brackets
-    the budget: a handful of builds.
+    guess; steps doubling from it bracket the budget between two valid widths (a ``d_model`` not divisible by
+    ``heads`` is skipped), and bisection narrows the bracket to neighbouring valid widths: a few builds, at most
+    about 2·log2(MAX_WIDTH), whatever the budget.
     """
     model = entry(name)
     if model.width is None:
         raise ModelError(f"model {name!r} declares no width hyperparameter, so a parameter budget cannot size it")
     positive(param_budget=budget)
-    counts: dict[int, int | None] = {}
-
-    def count(width: int) -> int | None:  # None: the model rejects this width
-        if width not in counts:
-            try:
-                counts[width] = count_params(name, signature, **{**hp, model.width: width})
-            except ModelError:
-                counts[width] = None
-        return counts[width]
-
-    def valid(width: int, step: int) -> int | None:  # the first valid width from ``width`` in direction ``step``
-        for w in range(width, width + 64 * step, step):
-            if w < 1 or w > 2**16:
-                return None
-            if count(w) is not None:
-                return w
-        return None
-
-    probes = [w for w in (valid(8, 1), valid(32, 1), valid(128, 1)) if w is not None]
+    widths = _Widths(name, signature, hp)
+    probes = [w for w in (widths.valid(8, 1), widths.valid(32, 1), widths.valid(128, 1)) if w is not None]
     if not probes:
-        raise ModelError(f"model {name!r}: no {model.width} from 8 to 190 builds, so a budget cannot size it")
-    width = valid(_solve_quadratic([(w, counts[w]) for w in probes], budget), 1) or probes[-1]
-    below = above = None
-    while width is not None:
-        if counts[width] >= budget:
-            above = width
-            width = valid(width - 1, -1) if below is None else None
-        else:
-            below = width
-            width = valid(width + 1, 1) if above is None else None
+        raise ModelError(f"model {name!r}: no {model.width} from 8 to 190 builds, so a budget cannot size it"
+                         + (f" ({widths.last_error})" if widths.last_error else ""))
+    start = widths.valid(_solve_quadratic([(w, widths.counts[w]) for w in probes], budget), 1) or probes[-1]
+    below, above = _bisect(widths, *_bracket(widths, start, budget), budget)
+    counts = widths.counts
     best = min((w for w in (below, above) if w is not None), key=lambda w: abs(counts[w] - budget))
+    if above is None and counts[best] < budget * (1 - BUDGET_TOLERANCE):
+        raise ModelError(f"model {name!r}: no {model.width} up to {MAX_WIDTH} reaches {budget} parameters (the "
+                         f"widest that builds, {model.width}={best}, has {counts[best]}); give a smaller budget")
     if abs(counts[best] - budget) > BUDGET_TOLERANCE * budget:
         raise ModelError(f"model {name!r}: no {model.width} gives {budget} parameters within 5 % "
                          f"(closest: {model.width}={best}, {counts[best]} parameters); try another budget"
                          + (" or fewer heads" if "heads" in model.defaults else ""))
     return {**hp, model.width: best}
+
+
+def _bracket(widths: _Widths, start: int, budget: int) -> tuple[int | None, int | None]:
+    """Valid widths ``(below, above)`` with fewer than ``budget`` parameters and with at least that many, found in
+    steps doubling from ``start``; None where the widths run out (below 1, above MAX_WIDTH)."""
+    below = above = None
+    if widths.counts[start] >= budget:
+        above, step = start, 1
+        while below is None and (w := widths.valid(above - step, -1)) is not None:
+            below, above = (w, above) if widths.counts[w] < budget else (None, w)
+            step *= 2
+    else:
+        below, step = start, 1
+        while above is None and below < MAX_WIDTH and (w := widths.valid(min(below + step, MAX_WIDTH), 1)) is not None:
+            below, above = (below, w) if widths.counts[w] >= budget else (w, None)
+            step *= 2
+    return below, above
+
+
+def _bisect(widths: _Widths, below: int | None, above: int | None, budget: int) -> tuple[int | None, int | None]:
+    """Narrow the bracket to neighbouring valid widths: ``below`` the largest with fewer than ``budget`` parameters,
+    ``above`` the smallest with at least that many (None stays None where the bracket is open)."""
+    while above is not None:
+        low = below or 0
+        w = widths.valid((low + above) // 2, 1)
+        if w is None or not low < w < above:
+            w = widths.valid((low + above) // 2, -1)
+            if w is None or w <= low:
+                break
+        below, above = (below, w) if widths.counts[w] >= budget else (w, above)
+    return below, above
 
 
 def _solve_quadratic(points: list[tuple[int, int]], budget: int) -> int:

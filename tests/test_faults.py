@@ -330,6 +330,7 @@ def _assert_one_line(capsys, code, words):
     assert code == 2, (code, err, captured.out[-500:])
     assert len(err.splitlines()) == 1 and len(err) < 500 and "Traceback" not in err, err
     assert words in err, err
+    return err
 
 
 ODD = [lambda r: r.pop("dependency", None), lambda r: r.update(dependency="far"), lambda r: r.update(dependency=None),

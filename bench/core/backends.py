@@ -16,6 +16,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,17 +161,35 @@ def device() -> str:
 
 
 def gpu_ids() -> list[str]:
-    """GPUs to pin workers to: those CUDA_VISIBLE_DEVICES lists, else those ``nvidia-smi -L`` finds."""
+    """GPUs to pin workers to: those CUDA_VISIBLE_DEVICES lists that ``nvidia-smi -L`` finds (by index or UUID),
+    else all it finds. Listed GPUs it does not find are left out, with one warning: a worker "pinned" to one would
+    run on the CPU."""
+    count, uuids = _nvidia_smi_gpus()
     listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if listed is not None:
-        return [g.strip() for g in listed.split(",") if g.strip() and g.strip() != "-1"]
-    return list(_nvidia_smi_gpus())
+    if listed is None:
+        return [str(i) for i in range(count)]
+    wanted = [g.strip() for g in listed.split(",") if g.strip() and g.strip() != "-1"]
+    found = [g for g in wanted if (g.isdigit() and int(g) < count)
+             or (g.startswith(("GPU-", "MIG-")) and any(u.startswith(g) for u in uuids))]
+    missing = [g for g in wanted if g not in found]
+    if missing and (listed, count) not in _warned:
+        _warned.add((listed, count))
+        print(f"bench: warning: CUDA_VISIBLE_DEVICES={listed} names GPU(s) {', '.join(missing)} that nvidia-smi does "
+              f"not find ({count} GPU(s) here); no worker is pinned to them", file=sys.stderr, flush=True)
+    return found
+
+
+_warned: set = set()  # the CUDA_VISIBLE_DEVICES warnings already given
 
 
 @functools.cache
-def _nvidia_smi_gpus() -> tuple[str, ...]:
+def _nvidia_smi_gpus() -> tuple[int, tuple[str, ...]]:
+    """How many GPUs ``nvidia-smi -L`` lists, and the UUIDs it shows (GPUs' and MIG devices'); none where it is
+    missing or fails."""
     try:
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
-        return ()
-    return tuple(str(i) for i, line in enumerate(l for l in out.splitlines() if l.startswith("GPU ")))
+        return 0, ()
+    lines = out.splitlines()
+    uuids = tuple(line.rsplit("UUID: ", 1)[1].rstrip(")").strip() for line in lines if "UUID: " in line)
+    return sum(line.startswith("GPU ") for line in lines), uuids

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 import models
 import tasks
-from bench.core.errors import SpecError, integer
+from bench.core.errors import SpecError, integer, sweep_name
 from bench.core.spec import RunSpec
 from bench.core.text import quote
 from bench.core.widths import BUDGET
 
 MAX_RUNS = 100_000  # a sweep larger than this is refused: its plan alone would take minutes and gigabytes
 MAX_BATCH_SHARE = 0.25  # an input batch (train, validation or test) may use at most this share of the RAM
+BYTES_PER_PARAMETER = 16  # float32 weights, gradients and Adam's two moments: a budget's training state
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ def check(specs, where: Where = SWEEP) -> None:
     before anything trains. A kind other than training runs gives its own ``checks()``."""
     done = set()
     for spec in specs:
+        if not (isinstance(spec, RunSpec) or callable(getattr(spec, "checks", None))):
+            raise SpecError(f"expected a RunSpec (or a spec of another run kind), got {quote(spec)}")
+        sweep_name(spec.sweep, "sweep")
         for key, test in (_checks(spec, where) if isinstance(spec, RunSpec) else spec.checks()):
             if key not in done:
                 done.add(key)
@@ -64,6 +68,8 @@ def _checks(spec: RunSpec, where: Where):
     yield ("tbptt", model, config.tbptt), lambda: models.registry.check_tbptt(model, config.tbptt)
     yield ("fits", task, params, config.batch_size, config.val_size, config.test_size), \
         lambda: fits(signature(), config, where.train.format(model=model))
+    yield ("fits longer", task, params, config.test_size, config.test_lengths), \
+        lambda: fits_longer(task, spec.task_params, config, where.train.format(model=model))
     yield ("spec", id(spec)), lambda: spec.resolved(size=False)
 
 
@@ -75,7 +81,9 @@ def task_point(task: str, point: dict, where: str, flags: dict | None = None):
 
 
 def model_point(model: str, point: dict, where: str, signature, budget_flag: str | None = None) -> None:
-    """Check a model's hyperparameters by building it once for ``signature``: a bad value fails now.
+    """Check a model's hyperparameters by building it once for ``signature``: a bad value fails now. With a
+    parameter budget the width is the budget's to set, so the build is at the first width the model takes
+    (``heads=3`` is no error: the budget will pick a ``d_model`` divisible by 3).
 
     Other errors of the build (a bug in a plugin's model, no memory, a plugin calling ``sys.exit``) are left
     to the run, which records them.
@@ -83,13 +91,16 @@ def model_point(model: str, point: dict, where: str, signature, budget_flag: str
     from bench.core import plugins
 
     defaults = _defaults(lambda m: models.entry(m).defaults, model, where)
-    if BUDGET in point:
+    budgeted = BUDGET in point
+    if budgeted:
         _check_budget(model, point, where, budget_flag or f"{where}.{BUDGET}")
         point = {k: v for k, v in point.items() if k != BUDGET}  # the width is sized per task, at resolved()
     _check_keys(point, defaults, where, "hyperparameter")
+    build = (lambda: models.registry.buildable_width(model, signature, **point)) if budgeted else \
+        (lambda: models.create(model, signature, **point))
     try:
         with plugins.guarded():
-            _naming_key(lambda: models.create(model, signature, **point), point, where)
+            _naming_key(build, point, where)
     except SpecError:
         raise
     except (Exception, SystemExit):  # noqa: BLE001 - recorded as the run's status instead
@@ -97,28 +108,48 @@ def model_point(model: str, point: dict, where: str, signature, budget_flag: str
 
 
 def _check_budget(model: str, point: dict, where: str, flag: str) -> None:
-    """A parameter budget (given as ``flag``) is a positive integer, for a model with a width set nowhere else."""
+    """A parameter budget (given as ``flag``) is a positive integer, for a model with a width set nowhere else, and
+    one whose training state fits in memory (sizing it builds models of about that size)."""
     budget, width = point[BUDGET], models.entry(model).width
     integer(budget, flag)
     if width is None:
         raise SpecError(f"{flag}: model {model!r} declares no width, so a parameter budget cannot size it")
     if width in point:
         raise SpecError(f"{flag} sets {width}; do not give {where} {width}=... as well")
+    ram = _ram_bytes()
+    if ram is not None and budget * BYTES_PER_PARAMETER > MAX_BATCH_SHARE * ram:
+        raise SpecError(f"{flag}: {budget:,} trainable parameters take {budget * BYTES_PER_PARAMETER / 2**30:.1f} GiB "
+                        f"to train ({BYTES_PER_PARAMETER} bytes each: weights, gradients, Adam's two moments), more "
+                        f"than {MAX_BATCH_SHARE:.0%} of this machine's {ram / 2**30:.1f} GiB")
 
 
-def fits(signature, train, where: str = "train") -> None:
-    """Refuse a run whose input batches alone cannot fit in this machine's memory."""
+def fits(signature, train, where: str = "train", names=("batch_size", "val_size", "test_size"),
+         option: str | None = None) -> None:
+    """Refuse a run whose input batches alone cannot fit in this machine's memory (``option`` names the training
+    option that sets the length, when it is not the task's own)."""
     ram = _ram_bytes()
     if ram is None:
         return
     channels = getattr(signature.input, "channels", 1)
     per_sample = signature.length * channels * 4
-    for name in ("batch_size", "val_size", "test_size"):
+    for name in names:
         size = getattr(train, name) * per_sample
         if size > MAX_BATCH_SHARE * ram:
-            raise SpecError(f"{where}.{name}: {getattr(train, name)} sequences of length {signature.length} take "
-                            f"{size / 2**30:.1f} GiB, more than {MAX_BATCH_SHARE:.0%} of this machine's "
-                            f"{ram / 2**30:.1f} GiB")
+            raise SpecError(f"{where}.{option or name}: {getattr(train, name)} sequences of length "
+                            f"{signature.length} take {size / 2**30:.1f} GiB, more than {MAX_BATCH_SHARE:.0%} of "
+                            f"this machine's {ram / 2**30:.1f} GiB")
+
+
+def fits_longer(task: str, params: dict, train, where: str = "train") -> None:
+    """The extrapolation lengths (``test_lengths``) score ``test_size`` sequences at each: the longest is refused
+    as ``fits`` refuses training batches. A length the task refuses is left to the run, which records it."""
+    if not train.test_lengths:
+        return
+    try:
+        signature = tasks.create(task, **{**params, "length": max(train.test_lengths)}).signature
+    except (ValueError, TypeError):
+        return
+    fits(signature, train, where, ("test_size",), "test_lengths")
 
 
 def grid_size(task_grid: dict, model_grid: dict, seeds: list, train_points: int = 1) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +33,22 @@ def one_line(error: BaseException) -> str | None:
     return text if len(text) <= MAX_LINE_CHARS else text[:MAX_LINE_CHARS - 3] + "..."
 
 
+class StoreError(OSError):
+    """The results store could not be written (a full disk, a folder made read-only): one line saying what was
+    kept; the command line adds how to resume."""
+
+
+SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # a sweep's name is its results folder: one path component
+
+
+def sweep_name(value, where: str = "sweep") -> str:
+    """A sweep's name (a folder under the results store, so one path component), else a SpecError naming ``where``."""
+    if not isinstance(value, str) or not SWEEP_NAME.match(value):
+        raise SpecError(f"{where}: must be letters, digits, '_', '.' or '-' (it names the results folder), "
+                        f"got {quote(value)}")
+    return value
+
+
 def integer(value, where: str, minimum: int = 1, allow_none: bool = False) -> None:
     """An integer >= ``minimum`` (or None where allowed), else a SpecError naming ``where``."""
     if value is None and allow_none:
@@ -47,6 +64,12 @@ def positive(value, where: str, allow_none: bool = False, what: str = "a number"
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise SpecError(f"{where} must be {what} > 0{' or null' if allow_none else ''}, got {quote(value)}")
+
+
+def at_least(value, where: str, minimum: float = 0) -> None:
+    """A finite number >= ``minimum``, else a SpecError naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
+        raise SpecError(f"{where} must be a finite number >= {minimum:g}, got {quote(value)}")
 
 
 def writable_folder(path: Path | str, flag: str) -> Path:

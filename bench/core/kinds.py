@@ -6,11 +6,13 @@ description of it) and, where it has checks of its own, ``checks()`` (``bench.co
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass, fields
-from typing import Callable
+from typing import Callable, ClassVar
 
 from bench.core import backends
+from bench.core.errors import at_least, integer
 from bench.core.identity import digest
 
 
@@ -28,7 +30,18 @@ class Kind:
 
 class Measurement:
     """What a measuring kind's spec (a dataclass with a ``sweep`` field, a ``kind`` and a ``request()``) shares:
-    its identity hashes the kind and the request, and it travels as ``to_dict()``, read back by ``from_dict``."""
+    its identity hashes the kind and the request, and it travels as ``to_dict()``, read back by ``from_dict``.
+    ``AT_LEAST`` gives each numeric field's least value (an int: the field is an integer; a float: a finite
+    number), which ``bounds()`` checks, naming the field as ``bench speed``'s flag does (``--min-steps``)."""
+
+    AT_LEAST: ClassVar[dict] = {}
+
+    def bounds(self):
+        """``bench.core.check``'s checks of the numeric fields: ``(key, test)`` pairs."""
+        for name, least in self.AT_LEAST.items():
+            value, flag = getattr(self, name), f"--{name.replace('_', '-')}"
+            test = integer if isinstance(least, int) else at_least
+            yield (self.kind, name, repr(value)), functools.partial(test, value, flag, least)
 
     seed = 0  # a measurement has no seed of its own (the driver orders runs by seed)
 

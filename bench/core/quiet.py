@@ -21,6 +21,16 @@ def default_log() -> Path:
     return Path(tempfile.gettempdir()) / f"lstm-bench-{os.getuid()}.log"
 
 
+def _open_log(path: Path) -> int | None:
+    """A descriptor appending to ``path`` (started afresh past MAX_LOG_BYTES), or None where it cannot be written."""
+    try:
+        if path.is_file() and path.stat().st_size > MAX_LOG_BYTES:
+            path.unlink()
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        return None
+
+
 def native_stderr_to_log(path: Path | str | None = None) -> Path | None:
     """Send descriptor 2 to ``path`` (default: BENCH_LOG, else a file in the temp folder); return the log's path.
 
@@ -30,11 +40,14 @@ def native_stderr_to_log(path: Path | str | None = None) -> Path | None:
     if os.environ.get("BENCH_VERBOSE", "0") not in ("", "0"):
         return None
     path = Path(path or os.environ.get("BENCH_LOG") or default_log())
-    try:
-        if path.is_file() and path.stat().st_size > MAX_LOG_BYTES:
-            path.unlink()
-        log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    except OSError:
+    log = _open_log(path)
+    if log is None and path != default_log():  # an unwritable BENCH_LOG: say so, and log to the default instead
+        fallback = default_log()
+        log = _open_log(fallback)
+        print(f"bench: warning: cannot write the log {path} (BENCH_LOG); framework messages go to "
+              f"{fallback if log is not None else 'the terminal'}", file=sys.stderr, flush=True)
+        path = fallback
+    if log is None:
         return None
     sys.stderr.flush()
     terminal = os.dup(2)

@@ -55,6 +55,8 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise SpecError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {quote(self.precision)}")
         integer(self.tbptt, "train.tbptt", allow_none=True)
+        if not isinstance(self.test_lengths, (list, tuple)):
+            raise SpecError(f"train.test_lengths must be a list of integers >= 1, got {quote(self.test_lengths)}")
         object.__setattr__(self, "test_lengths", tuple(self.test_lengths))  # a YAML/JSON list becomes a tuple
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in self.test_lengths):
             raise SpecError(f"train.test_lengths must be integers >= 1, got {quote(list(self.test_lengths))}")
@@ -79,6 +81,13 @@ class TrainConfig:
             raise SpecError(str(e).replace("train.", f"{where}.", 1)) from None
 
 
+_FIELD_TYPES = (("task", str, "a task's name"), ("model", str, "a model's name"),
+                ("task_params", dict, "a mapping of task parameters"),
+                ("model_params", dict, "a mapping of hyperparameters"),
+                ("train", (dict, TrainConfig), "a mapping of training options or a TrainConfig"),
+                ("seed", int, "an integer >= 0"), ("sweep", str, "a sweep's name"))
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One (task, parameters, model, hyperparameters, training, seed) point: what the user asked for.
@@ -101,6 +110,11 @@ class RunSpec:
     kind: ClassVar[str] = "train"
 
     def __post_init__(self):
+        """The types of what was asked (a value's own checks come in ``bench.core.check``): a Python caller's
+        ``RunSpec("adding", 5)`` is the same one-line SpecError as a bad sweep file, not a TypeError later."""
+        for name, kind, words in _FIELD_TYPES:
+            if not isinstance(getattr(self, name), kind):
+                raise SpecError(f"RunSpec {name} must be {words}, got {quote(getattr(self, name))}")
         if isinstance(self.train, TrainConfig):
             object.__setattr__(self, "train", asked(self.train))
         backends.check(self.backend)

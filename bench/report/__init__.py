@@ -167,9 +167,13 @@ def build(sweep: str, results: Path | str = "results", out: Path | str = "report
         raise FileNotFoundError(f"no run records for sweep {sweep!r} under {Path(results) / sweep}")
     folder = Path(out) / sweep
     folder.mkdir(parents=True, exist_ok=True)
+    records, notes = _of_one_kind(records, sweep)
+    if not records:
+        raise FileNotFoundError(f"no training or speed records for sweep {sweep!r} under {Path(results) / sweep}: "
+                                + "; ".join(notes))
     records = sorted(records, key=lambda r: str(r.get("run_id")))
-    skipped = [_relative(s, Path(results)) for s in skipped]
-    if all(r.get("kind") == "speed" for r in records):
+    skipped = [_relative(s, Path(results)) for s in skipped] + notes
+    if records[0].get("kind") == "speed":
         speed.write(records, skipped, sweep, folder, _environment(records))
     else:
         trials = record.load(results, f"{sweep}-tune")[0] if (Path(results) / f"{sweep}-tune").is_dir() else []
@@ -177,12 +181,22 @@ def build(sweep: str, results: Path | str = "results", out: Path | str = "report
     return folder
 
 
+def _of_one_kind(records: list[dict], sweep: str) -> tuple[list[dict], list[str]]:
+    """The records a report reads: those of the folder's most common kind (a speed report, or a training one), and
+    one line for those of other kinds, left out, and for those that name another sweep (``record.foreign``)."""
+    speeds = sum(r.get("kind") == "speed" for r in records)
+    return record.foreign(records, sweep, ("speed",) if speeds > len(records) / 2 else ("train",))
+
+
 def summary(folder: Path, results: Path | str, sweep: str) -> str:
-    """One line on a built report: where it is, the records by status, the figures."""
-    statuses = Counter(str(r.get("status")) for r in record.load(results, sweep)[0])
+    """One line on a built report: where it is, the records by status, the figures, and what it left out."""
+    records, skipped = record.load(results, sweep)
+    records, notes = _of_one_kind(records, sweep)
+    statuses = Counter(str(r.get("status")) for r in records)
+    notes += [f"{len(skipped)} file(s) not read, each named in index.md"] if skipped else []
     return (f"report written to {folder / 'index.md'}: {sum(statuses.values())} records ("
             + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
-            + f"), {len(list(folder.glob('*.png')))} figures")
+            + f"), {len(list(folder.glob('*.png')))} figures" + "".join(f"; {note}" for note in notes))
 
 
 def _relative(line: str, results: Path) -> str:

@@ -9,15 +9,17 @@ import platform
 import re
 import shlex
 import socket
+import stat
 import subprocess
 import tempfile
 import time
 import traceback
+from collections import Counter
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from bench.core.errors import SpecError
+from bench.core.errors import SpecError, StoreError, sweep_name
 from bench.core.text import short
 
 SCHEMA = 2  # 2: run_id hashes the request; records carry kind, request and source fingerprints
@@ -35,17 +37,60 @@ def new(fields: dict, status: str = "ok", error: str | None = None, **measured) 
     return {"schema": SCHEMA, **fields, "status": status, "error": error, **measured}
 
 
+PROVISIONAL = "BENCH_PROVISIONAL_RECORD"  # where a worker's run leaves its record once scored (set by the executor)
+AFTER = "after"  # measured fields may hold ``[(name, phase(record))]``: what runs once the score is earned
+
+
 def capture(fields: dict, measure) -> dict:
     """The record of ``measure()``, which returns the measured fields (and may set ``status``/``error``, e.g.
-    diverged); an exception becomes a ``failed`` (or ``oom``) record with its last line and traceback."""
+    diverged); an exception becomes a ``failed`` (or ``oom``) record with its last line and traceback.
+
+    What runs after the score is earned (``measured["after"]``: saving the model, the extrapolation lengths) cannot
+    cost it: the record is left at ``$BENCH_PROVISIONAL_RECORD`` first (a worker killed or timed out from here on
+    still returns it), and a phase that fails is ``post_error`` ("save_model: PermissionError: …"), the status
+    kept."""
     started, clock = now(), time.perf_counter()
+    after = ()
     try:
-        rec = new(fields, **{"status": "ok", **measure()})
+        measured = measure()
+        after = measured.pop(AFTER, ())
+        rec = new(fields, **{"status": "ok", **measured})
     except Exception as e:  # a failed run is data: its record says why
         rec = new(fields, "oom" if is_oom(e) else "failed", describe(e), traceback=traceback.format_exc(limit=8))
-    rec.update(env=environment(), started_at=started, finished_at=now(),
-               wall_s=round(time.perf_counter() - clock, 3))
+    finish = lambda: rec.update(finished_at=now(), wall_s=round(time.perf_counter() - clock, 3))  # noqa: E731
+    rec.update(env=environment(), started_at=started)
+    if after:
+        finish()
+        _leave_provisional(rec)
+    failed = []
+    for name, phase in after:
+        try:
+            phase(rec)
+        except Exception as e:  # noqa: BLE001 - the score stands; what failed after it is said
+            failed.append(f"{name}: {describe(e)}")
+    if failed:
+        rec["post_error"] = "; ".join(failed)
+    finish()
     return rec
+
+
+def _leave_provisional(rec: dict) -> None:
+    """Write the scored record where the executor looks for it if this worker ends before its final record."""
+    path = os.environ.get(PROVISIONAL)
+    if path:
+        tmp = f"{path}.tmp"
+        Path(tmp).write_text(hand_off(rec))
+        os.replace(tmp, path)
+
+
+def salvaged(path: Path | str, why: str) -> dict | None:
+    """The provisional record a worker left at ``path`` before it ended without its final one, with ``why`` as its
+    ``post_error`` (its score and status stand); None if it left none."""
+    try:
+        rec = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return {**rec, "post_error": f"after it was scored: {why}"} if isinstance(rec, dict) else None
 
 
 def is_oom(error: BaseException) -> bool:
@@ -73,24 +118,52 @@ def describe(error: BaseException) -> str:
 
 
 def path_for(results: Path | str, sweep: str, run_id: str) -> Path:
-    return Path(results) / sweep / f"{run_id}.json"
+    """Where a record lives: ``<results>/<sweep>/<run_id>.json``, the sweep's name one path component."""
+    return Path(results) / sweep_name(sweep) / f"{run_id}.json"
 
 
 def write(record: dict, results: Path | str) -> Path:
-    """Write ``record`` to ``<results>/<sweep>/<run_id>.json`` atomically (a reader never sees half a file)."""
+    """Write ``record`` to ``<results>/<sweep>/<run_id>.json`` atomically (a reader never sees half a file), readable
+    as the umask allows (as any file the user creates); a store that cannot take it (a full disk, a folder made
+    read-only) is a StoreError saying how many records the folder keeps."""
     path = path_for(results, record["sweep"], record["run_id"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{record['run_id']}.{os.getpid()}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{record['run_id']}.{os.getpid()}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600
         with os.fdopen(fd, "w") as f:
             json.dump(_finite(record), f, indent=1, sort_keys=True, allow_nan=False, default=_plain)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as e:
+        raise StoreError(f"cannot write a record in {short(path.parent)}: {e.strerror or e}; "
+                         f"{_kept(path.parent)} finished record(s) kept there") from None
+    finally:
+        if tmp is not None and Path(tmp).exists():
+            Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def _kept(folder: Path) -> int:
+    try:
+        return sum(1 for _ in folder.glob("*.json"))
+    except OSError:
+        return 0
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (Linux: /proc), else by setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _finite(value):
@@ -143,14 +216,35 @@ def hand_off(record: dict) -> str:
     return json.dumps(record, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
 
 
-def read(path: Path | str) -> dict:
-    """One record; raises ValueError naming the file if it is not a run record."""
+MAPPINGS = ("request", "task_params", "model_params", "train", "metrics", "speed", "memory", "env", "tune")  # or null
+
+
+def read_json(path: Path | str):
+    """The JSON value of a regular file; a ValueError naming the file otherwise. A FIFO, socket or device named
+    ``*.json`` is refused without being read (opening a FIFO would wait for a writer forever)."""
     try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ValueError(f"{path}: not a regular file (a FIFO, socket or device), not read")
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                text = f.read()
+        finally:
+            os.close(fd)
+        return json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: not a readable JSON file ({e})") from None
+
+
+def read(path: Path | str) -> dict:
+    """One record; raises ValueError naming the file if it is not a run record (a field that holds a mapping in
+    every record, ``metrics`` …, holding something else included: every reader may take it as one)."""
+    record = read_json(path)
     if not isinstance(record, dict) or not {"schema", "run_id", "status"} <= set(record):
         raise ValueError(f"{path}: not a run record (no schema/run_id/status)")
+    odd = next((k for k in MAPPINGS if record.get(k) is not None and not isinstance(record[k], dict)), None)
+    if odd:
+        raise ValueError(f"{path}: not a run record ({odd} is {type(record[odd]).__name__}, not a mapping)")
     return record
 
 
@@ -171,6 +265,20 @@ def load(results: Path | str, sweep: str) -> tuple[list[dict], list[str]]:
         except ValueError as e:
             skipped.append(str(e))
     return records, skipped
+
+
+def foreign(records: list[dict], sweep: str, kinds: tuple[str, ...] | None = None) -> tuple[list[dict], list[str]]:
+    """The records of a sweep folder that a report of ``kinds`` (None: any) reads, and one line for each group it
+    does not, or that names another sweep (kept: the same run is the same run, whichever sweep ran it first)."""
+    kept, left = [], []
+    for r in records:
+        (kept if kinds is None or r.get("kind", "train") in kinds else left).append(r)
+    lines = []
+    for kind, n in sorted(Counter(str(r.get("kind", "train")) for r in left).items()):
+        lines.append(f"{n} record(s) of kind {kind!r} left out: this report reads {', '.join(kinds)} records")
+    for other, n in sorted(Counter(str(r.get("sweep")) for r in kept if r.get("sweep") != sweep).items()):
+        lines.append(f"{n} record(s) say sweep {other!r}, not {sweep!r} (copied here?): reported with the rest")
+    return kept, lines
 
 
 def environment() -> dict:

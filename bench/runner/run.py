@@ -26,12 +26,19 @@ def run(spec: RunSpec, save_model: str | Path | None = None) -> dict:
     resolved = spec.resolved()
     backend = backends.ran(spec, keras.backend.backend())
 
+    def guarded(step):
+        def call(*args):
+            try:
+                with plugins.guarded():
+                    return step(*args)
+            except (SystemExit, plugins.PluginExit) as e:  # plugin code tried to end the process
+                raise RunAborted(_exit_line(resolved, e)) from None
+        return call
+
     def train():
-        try:
-            with plugins.guarded():
-                return _train_and_score(resolved, save_model)
-        except (SystemExit, plugins.PluginExit) as e:  # plugin code tried to end the process
-            raise RunAborted(_exit_line(resolved, e)) from None
+        measured = guarded(_train_and_score)(resolved, save_model)
+        measured[record.AFTER] = [(name, guarded(phase)) for name, phase in measured.get(record.AFTER, ())]
+        return measured
 
     rec = {**record.capture(resolved.fields(), train), "backend": backend}
     split = rec.get("time_split")
@@ -128,13 +135,22 @@ def _train_and_score(spec: Resolved, save_model=None) -> dict:
         out["metrics"] = _metrics(task, model, spec, result)
     if result.stop == "time":  # scored, but the step budget was cut short by the wall-clock safety net
         out["status"], out["error"] = "timeout", f"max_seconds {train.max_seconds:g} s reached at step {result.steps}"
-    if save_model:
-        with phases("save"):
-            out["model_file"] = _save(model, Path(save_model))
-    if train.test_lengths:
-        with phases("extrapolation"):
-            out["metrics"]["extrapolation"] = _extrapolation(task, model, spec)
     out["time_split"] = phases.split(result)
+
+    def later(name: str, work):  # once scored: what fails (or runs out of time) here is the record's post_error
+        def phase(rec):
+            try:
+                with phases(name):
+                    work(rec)
+            finally:
+                rec["time_split"] = phases.split(result)
+        return phase
+
+    out[record.AFTER] = [
+        *([("save_model", later("save", lambda rec: rec.update(model_file=_save(model, Path(save_model)))))]
+          if save_model else []),
+        *([("test_lengths", later("extrapolation", lambda rec: rec["metrics"].update(
+            extrapolation=_extrapolation(task, model, spec))))] if train.test_lengths else [])]
     return out
 
 

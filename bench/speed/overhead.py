@@ -85,9 +85,12 @@ class OverheadSpec(kinds.Measurement):
     def label(self) -> str:
         return f"overhead {self.model}({self.units}) {self.task} T={self.length} N={self.batch}"
 
+    AT_LEAST: ClassVar[dict] = {"units": 1, "batch": 1, "length": 1, "steps": 1, "rounds": 1}
+
     def checks(self):
         import models
         yield ("model", self.model), lambda: models.entry(self.model)
+        yield from self.bounds()
 
 
 def measure(spec: OverheadSpec, save_model: str | None = None) -> dict:

@@ -202,11 +202,14 @@ class PlainSpec(kinds.Measurement):
     def label(self) -> str:
         return f"plain loop {self.model_name} {self.task_name} T={self.length} H={self.units} N={self.batch}"
 
+    AT_LEAST: ClassVar[dict] = {"units": 1, "batch": 1, "length": 1, "steps": 1, "rounds": 1}
+
     def checks(self):
         import models
         import tasks
         yield ("model", self.model_name), lambda: models.entry(self.model_name)
         yield ("task", self.task_name), lambda: tasks.defaults(self.task_name)
+        yield from self.bounds()
 
 
 def run_one(spec: PlainSpec, save_model: str | None = None) -> dict:

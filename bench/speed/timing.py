@@ -68,10 +68,15 @@ class SpeedSpec(kinds.Measurement):
         return {"kind": self.kind, "run_id": self.run_id, "request": self.request(), **asdict(self),
                 "backend": {"asked": self.backend}, "model_params": params, "source": source, "model_info": info}
 
+    AT_LEAST: ClassVar[dict] = {"units": 1, "batch": 1, "length": 1, "input_width": 1, "min_steps": 1, "warmup": 0,
+                                "min_seconds": 0.0}
+
     def checks(self):
-        """``bench.core.check``'s checks of this kind: the model is registered (ModelError names the valid ones)."""
+        """``bench.core.check``'s checks of this kind: the model is registered (ModelError names the valid ones),
+        sizes and counts are in range."""
         import models
         yield ("model", self.model), lambda: models.entry(self.model)
+        yield from self.bounds()
 
 
 def gates(spec: SpeedSpec) -> int | None:
@@ -219,9 +224,12 @@ def measure_all(specs: list, sweep: str, results: str, timeout: float | None, re
     """Measure every configuration (of any speed kind; checked: ``bench.core.check``) not stored yet (``rerun``:
     also the stale and failed), one fresh process at a time; return the status counts and the records of ``specs``,
     in order. ``show(record)`` is the text after each finished run (default: its row of ``table``)."""
+    from bench.core.errors import SpecError
     from bench.runner import record
     from bench.sweep import driver, grid as sweeps
 
+    if not specs:
+        raise SpecError("nothing to measure: --models names no model")
     counts = driver.run_sweep(sweeps.Sweep(sweep, "bench speed", specs), results, workers=1, timeout=timeout,
                               rerun_stale=rerun, retry_failed=rerun, plugins=plugins,
                               show=show or (lambda r: table([r]).splitlines()[-1].strip()))

@@ -5,6 +5,7 @@ listing, and the one driver per folder (``exclusive``: its lock, and how a stop 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -83,15 +84,17 @@ def run_sweep(sweep: Sweep, results: Path | str, executor: str = "local", worker
     try:
         while todo:
             check_sizes(todo)
-            for rec in executors.EXECUTORS[executor](todo, workers=workers, timeout=timeout, plugins=plugins,
-                                                     on_start=lambda s: progress.started(s.run_id, s.label()),
-                                                     **options):
-                rec = {**rec, **annotate(rec)} if annotate else rec
-                record.write(rec, results)
-                done.add(rec["run_id"])
-                counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-                progress.finished(rec["run_id"], f"{rec['status']:8s} {labels[rec['run_id']]}: "
-                                                 f"{(show or _score)(rec)}")
+            running = executors.EXECUTORS[executor](todo, workers=workers, timeout=timeout, plugins=plugins,
+                                                    on_start=lambda s: progress.started(s.run_id, s.label()),
+                                                    **options)
+            with contextlib.closing(running):  # a record the store cannot take ends the workers at once
+                for rec in running:
+                    rec = {**rec, **annotate(rec)} if annotate else rec
+                    record.write(rec, results)
+                    done.add(rec["run_id"])
+                    counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+                    progress.finished(rec["run_id"], f"{rec['status']:8s} {labels[rec['run_id']]}: "
+                                                     f"{(show or _score)(rec)}")
             todo = _next_rungs(sweep, results, done, retry_failed, rerun_stale) if sweep.ladder else []
     finally:
         progress.close()
@@ -190,8 +193,9 @@ def run_one(spec: RunSpec, results: Path | str, save_model: bool = False) -> int
     model_file = str(folder / rec["model_file"]) if rec.get("model_file") else None
     print(json.dumps({"status": rec["status"], "error": rec["error"], **summary,
                       "step_ms": (rec.get("speed") or {}).get("step_ms_median"), "record": str(path),
-                      **({"model_file": model_file} if save_model else {})}))
-    return 0 if rec["status"] != "failed" else 1
+                      **({"model_file": model_file} if save_model else {}),
+                      **({"post_error": rec["post_error"]} if rec.get("post_error") else {})}))
+    return 0 if rec["status"] != "failed" and not rec.get("post_error") else 1
 
 
 def check_options(workers: int | None, timeout: float | None) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from bench.core import backends, kinds
+from bench.core.errors import SpecError
 from bench.runner import record
 from bench.runner import run as _train  # noqa: F401  (registers the train kind, which every sweep runs)
 from bench.sweep.worker import READY
@@ -108,13 +109,14 @@ def run_in_subprocess(spec, timeout: float | None = None, env: dict | None = Non
     """
     workers = workers or _one_run()
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
-        out = Path(tmp) / "record.json"
+        out, provisional = Path(tmp) / "record.json", Path(tmp) / "scored.json"
         cmd = [sys.executable, "-m", "bench.sweep.worker", kinds.entry(spec.kind).module, json.dumps(spec.to_dict()),
                str(out), *plugins]
         extra = {"BENCH_SAVE_MODEL": save_model} if save_model else {}
         choice = backends.of(spec)
         if choice is not None:  # the spec's backend, asked for or chosen by auto; a kind without one keeps ours
             extra["KERAS_BACKEND"] = choice.name
+        extra[record.PROVISIONAL] = str(provisional)
         started, kills = time.perf_counter(), oom_kills()
         proc = workers.start(cmd, {**os.environ, **(env or {}), **extra, "BENCH_PARENT_PID": str(os.getpid())})
         try:
@@ -122,7 +124,7 @@ def run_in_subprocess(spec, timeout: float | None = None, env: dict | None = Non
         except subprocess.TimeoutExpired:
             signal_group(proc, signal.SIGKILL)
             proc.communicate()
-            return unfinished(spec, "timeout", f"run exceeded its timeout of {timeout:g} s", started)
+            return _ended(spec, provisional, "timeout", f"run exceeded its timeout of {timeout:g} s", started)
         finally:
             workers.done(proc)
         if workers.stopping.is_set():
@@ -132,8 +134,14 @@ def run_in_subprocess(spec, timeout: float | None = None, env: dict | None = Non
         if proc.returncode < 0:
             after = oom_kills()
             new_kills = after - kills if after is not None and kills is not None else None
-            return unfinished(spec, *killed(-proc.returncode, new_kills), started)
-        return unfinished(spec, "failed", died(proc.returncode, stderr, plugins), started)
+            return _ended(spec, provisional, *killed(-proc.returncode, new_kills), started)
+        return _ended(spec, provisional, "failed", died(proc.returncode, stderr, plugins), started)
+
+
+def _ended(spec, provisional: Path, status: str, error: str, started: float) -> dict:
+    """The record of a worker that ended without its final one: the record it left once scored, if it got that
+    far (its score and status stand, ``post_error`` says how it ended), else an ``unfinished`` one."""
+    return record.salvaged(provisional, error) or unfinished(spec, status, error, started)
 
 
 def with_worker_time(rec: dict, seconds: float) -> dict:
@@ -278,7 +286,7 @@ def dask(specs: Iterable, *, workers: int = 1, timeout: float | None = None, plu
     cluster = None if scheduler else LocalCluster(n_workers=workers, processes=True, threads_per_worker=1,
                                                   dashboard_address=None, silence_logs=logging.ERROR)
     try:
-        with Client(scheduler or cluster) as client:
+        with _client(Client, scheduler or cluster) as client:
             futures = {client.submit(run_in_subprocess, spec, timeout, None, list(plugins),
                                      key=f"bench-run-{spec.run_id}", pure=False, retries=0): spec
                        for spec in specs}
@@ -286,7 +294,7 @@ def dask(specs: Iterable, *, workers: int = 1, timeout: float | None = None, plu
                 try:
                     yield future.result()
                 except Exception as e:  # the task's worker died or the cluster lost it: still a record
-                    yield unfinished(futures[future], "failed", f"dask: {type(e).__name__}: {e}")
+                    yield unfinished(futures[future], "failed", f"dask: {record.describe(e)}")
     finally:
         if cluster is not None:
             cluster.close()
@@ -319,8 +327,9 @@ class Warm:
             self._start(backend)
         started, kills = time.perf_counter(), oom_kills()
         with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
-            out = Path(tmp) / "record.json"
-            job = {"spec": spec.to_dict(), "module": _module(spec), "out": str(out), "save_model": save_model}
+            out, provisional = Path(tmp) / "record.json", Path(tmp) / "scored.json"
+            job = {"spec": spec.to_dict(), "module": _module(spec), "out": str(out), "save_model": save_model,
+                   "provisional": str(provisional)}
             try:
                 self.proc.stdin.write(json.dumps(job) + "\n")
                 self.proc.stdin.flush()
@@ -332,16 +341,16 @@ class Warm:
                 raise Stopped()
             if answered is None:  # past its timeout
                 self.close(kill=True)
-                return unfinished(spec, "timeout", f"run exceeded its timeout of {timeout:g} s", started)
+                return _ended(spec, provisional, "timeout", f"run exceeded its timeout of {timeout:g} s", started)
             if answered and out.is_file():
                 self.runs += 1
                 return with_worker_time(json.loads(out.read_text()), time.perf_counter() - started)
-        code = self.close()
-        if code is not None and code < 0:
-            after = oom_kills()
-            new_kills = after - kills if after is not None and kills is not None else None
-            return unfinished(spec, *killed(-code, new_kills), started)
-        return unfinished(spec, "failed", died(code, self._stderr(), self.plugins), started)
+            code = self.close()
+            if code is not None and code < 0:
+                after = oom_kills()
+                new_kills = after - kills if after is not None and kills is not None else None
+                return _ended(spec, provisional, *killed(-code, new_kills), started)
+            return _ended(spec, provisional, "failed", died(code, self._stderr(), self.plugins), started)
 
     def _start(self, backend: str | None) -> None:
         self.log.seek(0)
@@ -394,6 +403,15 @@ class Warm:
 def _module(spec) -> str:
     return kinds.entry(spec.kind).module
 
+
+def _client(client_class, address):
+    """A Dask client of ``address``; one that cannot be reached within Dask's connect timeout
+    (``distributed.comm.timeouts.connect``, 30 s) is a SpecError naming it."""
+    try:
+        return client_class(address)
+    except (OSError, TimeoutError) as e:
+        raise SpecError(f"--scheduler {address}: cannot reach the Dask scheduler ({record.describe(e)}); is it "
+                        f"running, and is its address reachable from here?") from None
 
 
 EXECUTORS = {"local": local, "dask": dask}

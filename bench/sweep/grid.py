@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import itertools
-import re
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import yaml
 import models
 import tasks
 from bench.core.check import check, grid_size
-from bench.core.errors import SpecError
+from bench.core.errors import SWEEP_NAME, SpecError, sweep_name
 from bench.core.spec import RunSpec, TrainConfig
 from bench.core.text import quote
 from bench.core.widths import BUDGET, remember_widths
@@ -22,7 +22,6 @@ from bench.sweep import PRESETS, presets
 
 KEYS = ("name", "description", "seeds", "train", "tasks", "models", "overrides", "hp", "ladder", "param_budget",
         "tune")
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # a sweep's name is its results folder
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ def load(name_or_path: str, results: Path | str | None = None) -> Sweep:
         raise SpecError(f"{path}: cannot read ({e})") from None
     if results is not None and isinstance(data, dict) and isinstance(data.get("name", path.stem), str):
         folder = Path(results) / data.get("name", path.stem)
-        if NAME.match(folder.name) and folder.is_dir():
+        if SWEEP_NAME.match(folder.name) and folder.is_dir():
             remember_widths(record.load(results, folder.name)[0])
     try:
         return expand(data, default_name=path.stem)
@@ -88,9 +87,13 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
     unknown = [k for k in data if k not in KEYS]
     if unknown:
         raise SpecError(f"unknown key {quote(unknown[0])}; valid: {', '.join(KEYS)}")
-    name = data.get("name", default_name)
-    if not isinstance(name, str) or not NAME.match(name):
-        raise SpecError(f"name: must be letters, digits, '_', '.' or '-' (it names the results folder), got {quote(name)}")
+    if "name" in data:
+        name = sweep_name(data["name"], "name")
+    elif SWEEP_NAME.match(default_name):
+        name = default_name
+    else:  # the file's name names the sweep: say so, not ``name:``, which the file does not set
+        raise SpecError(f"file: its name {quote(default_name)} names the sweep (it sets no name:), so it must be "
+                        f"letters, digits, '_', '.' or '-'; rename the file or set name:")
     if not isinstance(data.get("description", ""), str):
         raise SpecError(f"description: expected text, got {quote(data['description'])}")
     seeds = _as_list(data.get("seeds", [0]), "seeds")
@@ -155,11 +158,17 @@ def _tune_section(section, task_grid: dict) -> dict | None:
             raise SpecError(f"tune.lengths.{task}: expected an integer >= 1, got {quote(length)}")
     if section.get("algorithm", "random") not in ALGORITHMS:
         raise SpecError(f"tune.algorithm: expected {', '.join(ALGORITHMS)}, got {quote(section['algorithm'])}")
-    lr_range = section.get("lr_range", LR_RANGE)
-    if len(lr_range) != 2 or not all(isinstance(v, (int, float)) for v in lr_range) \
-            or not 0 < lr_range[0] < lr_range[1]:
-        raise SpecError(f"tune.lr_range: expected [low, high] with 0 < low < high, got {quote(lr_range)}")
+    check_lr_range(section.get("lr_range", LR_RANGE), "tune.lr_range")
     return section
+
+
+def check_lr_range(values, where: str) -> tuple[float, float]:
+    """A learning-rate range ``[low, high]``: two finite numbers, 0 < low < high (``tune.lr_range``, ``--lr-range``)."""
+    if not (isinstance(values, (list, tuple)) and len(values) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+            and 0 < values[0] < values[1]):
+        raise SpecError(f"{where}: expected [low, high], finite numbers with 0 < low < high, got {quote(values)}")
+    return float(values[0]), float(values[1])
 
 
 def _train_grid(values: dict, where: str) -> list[dict]:

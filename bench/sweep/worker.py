@@ -68,6 +68,7 @@ def serve(plugin_refs: list[str]) -> int:
         failure = str(e)
     for line in sys.stdin:
         job = json.loads(line)
+        os.environ[record.PROVISIONAL] = job.get("provisional") or ""  # where this run leaves itself once scored
         spec = kinds.from_dict(job["spec"], job["module"])
         if failure is not None:
             result = record.new(spec.fields(), "failed", failure, finished_at=record.now())

@@ -4,11 +4,13 @@ Light on purpose (no keras-tuner import): ``bench sweep`` reads it while plannin
 from __future__ import annotations
 
 import functools
-import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
 import tasks
+from bench.core.errors import SpecError
+from bench.core.text import quote
 
 TIE = 0.005  # trials within this validation score of a search's best tie; the one that solved in fewest steps wins
 
@@ -29,7 +31,7 @@ def tuned_params(results: str | Path, task: str, task_params: dict, model: str,
         except OSError:
             continue
         data, params = _tuned_file(str(path), mtime)
-        if data is None or data.get("task") != task or data.get("model") != model or params != wanted:
+        if params is None or data.get("task") != task or data.get("model") != model or params != wanted:
             continue
         fixed = data.get("fixed") or {}
         if any(fixed[k] != v for k, v in (model_params or {}).items() if k in fixed):
@@ -42,15 +44,45 @@ def tuned_params(results: str | Path, task: str, task_params: dict, model: str,
             "steps": data.get("steps"), "trials": data.get("trials"), "path": str(path)}
 
 
+REQUIRED = {"task": str, "task_params": dict, "model": str, "model_params": dict, "train": dict}
+OPTIONAL = {"fixed": dict, "steps": int, "trials": int}  # absent is fine; present, of this type
+
+
 @functools.lru_cache(maxsize=1024)
-def _tuned_file(path: str, mtime: float) -> tuple[dict | None, dict | None]:
-    """A tuned file and its task's resolved parameters, read once per version (a sweep of N runs asks N times);
-    (None, None) for a file that is not one."""
+def _tuned_file(path: str, mtime: float) -> tuple[dict, dict | None]:
+    """A tuned file and its task's resolved parameters (None for a task not registered here: it tunes no run of
+    this sweep), read once per version (a sweep of N runs asks N times). A file that is not a tuned file (not JSON,
+    a key missing, null or of the wrong type) is a SpecError naming it: read as "no tuning", it would silently
+    train with the defaults."""
+    from bench.runner.record import read_json
+
     try:
-        data = json.loads(Path(path).read_text())
+        data = read_json(path)
+    except ValueError as e:
+        raise _bad(path, str(e).removeprefix(f"{path}: ")) from None
+    if not isinstance(data, dict):
+        raise _bad(path, f"not a tuned file (a JSON {type(data).__name__}, not a mapping)")
+    for key, kind in {**REQUIRED, **OPTIONAL}.items():
+        if (key in REQUIRED or key in data) and (not isinstance(data.get(key), kind) or isinstance(data[key], bool)):
+            what = "missing" if key not in data else f"{quote(data[key])}, not {_WORDS[kind]}"
+            raise _bad(path, f"not a tuned file ({key}: {what})")
+    lr = data["train"].get("lr")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise _bad(path, f"train.lr must be a number > 0, got {quote(lr)}")
+    if data["task"] not in tasks.list_tasks():
+        return data, None
+    try:
         return data, tasks.create(data["task"], **data["task_params"]).params
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, tasks.TaskError):
-        return None, None
+    except (TypeError, ValueError) as e:
+        raise _bad(path, f"task_params: {e}") from None
+
+
+_WORDS = {str: "text", dict: "a mapping", int: "an integer"}
+
+
+def _bad(path, what: str) -> SpecError:
+    """The error of a bad tuned file: its name, what is wrong, how to mend it."""
+    return SpecError(f"tuned file {path}: {what}; fix or delete it (bench tune writes it again)")
 
 
 def with_tuned(sweep, results: str | Path) -> tuple[object, list[str]]:
@@ -58,7 +90,7 @@ def with_tuned(sweep, results: str | Path) -> tuple[object, list[str]]:
     (task, parameters, model), values the sweep file sets itself kept; and one warning per (task, parameters,
     model) that has no tuning stored, whose specs keep the defaults. A sweep whose ``tune`` section gives a task's
     length takes, for every length of that task, the settings tuned at that length (one per ladder)."""
-    specs, warnings = {}, {}
+    specs, warnings, tuned, merged = {}, {}, {}, {}
     lengths = (sweep.tune or {}).get("lengths") or {}
     for spec in sweep.specs:
         at = {**spec.task_params, "length": lengths[spec.task]} if spec.task in lengths else spec.task_params
@@ -67,8 +99,22 @@ def with_tuned(sweep, results: str | Path) -> tuple[object, list[str]]:
             label = replace(spec, task_params=at).label().rsplit(" seed ", 1)[0]
             every = f" (tuned there for every {spec.task} length)" if spec.task in lengths else ""
             warnings[label] = f"hp: tuned: no tuning stored for {label}{every}; its runs use the defaults (bench tune)"
-        else:
-            spec = replace(spec, model_params={**best["model_params"], **spec.model_params},
-                           train={"lr": best["train"]["lr"], **spec.train})
+        else:  # specs of one point and one tuned file share their hyperparameters' dict: checked once
+            hp = merged.setdefault((best["path"], id(spec.model_params)), {**best["model_params"], **spec.model_params})
+            spec = replace(spec, model_params=hp, train={"lr": best["train"]["lr"], **spec.train})
+            tuned.setdefault(best["path"], []).append(spec)
         specs.setdefault(spec.run_id, spec)
+    for path, group in tuned.items():
+        _check_tuned(group, path)
     return replace(sweep, specs=list(specs.values())), list(warnings.values())
+
+
+def _check_tuned(specs: list, path: str) -> None:
+    """Specs with the settings of one tuned file, checked as a sweep's are (``bench.core.check``): a bad value the
+    file gave is one SpecError naming the file and its key, not failed runs."""
+    from bench.core.check import Where, check
+
+    try:
+        check(specs, Where(model="model_params", train="train"))
+    except ValueError as e:  # SpecError, TaskError, ModelError
+        raise _bad(path, str(e)) from None

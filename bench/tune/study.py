@@ -18,7 +18,7 @@ from bench.core.check import FLAGS, check
 from bench.core.errors import SpecError
 from bench.core.spec import RunSpec, TrainConfig
 from bench.core.widths import BUDGET
-from bench.sweep.grid import ALGORITHMS, LR_RANGE
+from bench.sweep.grid import ALGORITHMS, LR_RANGE, check_lr_range
 
 LR = "lr"  # the learning rate's name in every search space
 OBJECTIVE = keras_tuner.Objective("val_score", direction="max")
@@ -161,9 +161,7 @@ def lr_range(text: str | None) -> tuple[float, float]:
         low, high = (float(v) for v in text.split(",")) if text else LR_RANGE
     except ValueError:
         raise SpecError(f"--lr-range expects LOW,HIGH, got {text!r}") from None
-    if not 0 < low < high:
-        raise SpecError(f"--lr-range needs 0 < LOW < HIGH, got {text!r}")
-    return low, high
+    return check_lr_range((low, high), "--lr-range")
 
 
 def studies_of(task: str, task_params: dict, names: list[str], train: dict, fixed: dict, seed: int, sweep: str,
