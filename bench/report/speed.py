@@ -47,7 +47,7 @@ def speed_frame(records: list[dict]) -> pd.DataFrame:
     """One row per record; where the records ran on several backends, each variant names its backend."""
     df = records_frame(records, row).astype({"peak_bytes": float, "achieved_gflops": float, "deepbench_gflops": float,
                                              "floor_ms": float})
-    if df.backend.nunique() > 1:
+    if df.backend[df.backend != "-"].nunique() > 1:  # "-": a record that never started a backend (an OOM kill)
         df["variant"] = df.variant + " · " + df.backend
     return df.sort_values(["units", "batch", "variant", "seq_length"], ignore_index=True)
 
