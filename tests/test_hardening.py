@@ -161,6 +161,7 @@ def test_a_full_disk_is_one_line_saying_what_was_kept(tmp_path, monkeypatch):
 
 def test_a_dask_scheduler_out_of_reach_is_one_line(tmp_path, capsys):
     import dask
+    import distributed  # noqa: F401  (its defaults first: leaving set() would otherwise drop them all)
 
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         code = cli.main(["sweep", str(_sweep_file(tmp_path)), "--results", str(tmp_path), "--executor", "dask",

@@ -131,8 +131,8 @@ def write(record: dict, results: Path | str) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{record['run_id']}.{os.getpid()}.", suffix=".tmp")
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600
         with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes it 0600
             json.dump(_finite(record), f, indent=1, sort_keys=True, allow_nan=False, default=_plain)
             f.flush()
             os.fsync(f.fileno())
