@@ -70,7 +70,8 @@ def search_space(model: str, fixed: dict | None = None, search: tuple[str, ...] 
 def declare(hp: keras_tuner.HyperParameters, name: str, domain) -> object:
     """One hyperparameter: a list is a choice, an int pair an integer range, a float pair a float range."""
     if isinstance(domain, list):
-        return hp.Choice(name, domain)
+        value = hp.Choice(name, domain)
+        return bool(value) if all(isinstance(v, bool) for v in domain) else value  # keras-tuner gives 1 for True
     low, high = domain
     if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool):
         return hp.Int(name, low, high)
