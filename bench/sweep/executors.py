@@ -131,11 +131,17 @@ def run_in_subprocess(spec, timeout: float | None = None, env: dict | None = Non
             raise Stopped()
         if proc.returncode == 0 and out.is_file():
             return with_worker_time(json.loads(out.read_text()), time.perf_counter() - started)
-        if proc.returncode < 0:
-            after = oom_kills()
-            new_kills = after - kills if after is not None and kills is not None else None
-            return _ended(spec, provisional, *killed(-proc.returncode, new_kills), started)
-        return _ended(spec, provisional, "failed", died(proc.returncode, stderr, plugins), started)
+        return _exited(spec, provisional, proc.returncode, kills, stderr, plugins, started)
+
+
+def _exited(spec, provisional: Path, code: int | None, kills: int | None, stderr: str, plugins, started: float) -> dict:
+    """The record of a worker that exited with ``code`` and no record: killed by a signal (``oom`` only with
+    evidence: the cgroup's kill count rose from ``kills``) or failed (its traceback's last line)."""
+    if code is not None and code < 0:
+        after = oom_kills()
+        new_kills = after - kills if after is not None and kills is not None else None
+        return _ended(spec, provisional, *killed(-code, new_kills), started)
+    return _ended(spec, provisional, "failed", died(code, stderr, plugins), started)
 
 
 def _ended(spec, provisional: Path, status: str, error: str, started: float) -> dict:
@@ -345,12 +351,7 @@ class Warm:
             if answered and out.is_file():
                 self.runs += 1
                 return with_worker_time(json.loads(out.read_text()), time.perf_counter() - started)
-            code = self.close()
-            if code is not None and code < 0:
-                after = oom_kills()
-                new_kills = after - kills if after is not None and kills is not None else None
-                return _ended(spec, provisional, *killed(-code, new_kills), started)
-            return _ended(spec, provisional, "failed", died(code, self._stderr(), self.plugins), started)
+            return _exited(spec, provisional, self.close(), kills, self._stderr(), self.plugins, started)
 
     def _start(self, backend: str | None) -> None:
         self.log.seek(0)
