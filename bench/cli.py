@@ -183,7 +183,7 @@ OPTIONS = {  # options several commands take, defined once: flag → add_argumen
     "--plugin": dict(action="append", default=[], metavar="PATH_OR_MODULE",
                      help="import a Python file or module first (and in every worker), so its models and tasks exist"),
     "--backend": dict(help="Keras backend of every run: tensorflow, jax, torch or auto, the one measured fastest for "
-                           "each model (default: KERAS_BACKEND, else tensorflow)"),
+                           "each model (default: KERAS_BACKEND, else auto)"),
     "--precision": dict(choices=PRECISIONS, help="float32 (default), tf32 or mixed_bfloat16"),
     "--length": dict(type=int, help="dependency-controlling length of the task (default: the task's own)"),
     "--seed": dict(type=int, default=0),

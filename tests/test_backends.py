@@ -75,13 +75,29 @@ def test_each_kind_of_model_trains_on_every_backend_and_task_type(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_run_through_the_command_line_records_its_backend(backend, tmp_path):
+    """With dropout: on JAX its seed generator once leaked a tracer from the gradient-flow measurement."""
     out = in_backend("tensorflow", "-m", "bench.cli", "run", "--backend", backend, "--task", "recall", "--model",
-                     "gru", "--length", "4", "--steps", "4", "--eval-every", "2", "--hp", "units=8",
+                     "gru", "--length", "4", "--steps", "4", "--eval-every", "2", "--hp", "units=8", "--hp", "dropout=0.1",
                      "--results", str(tmp_path))
     record = json.loads(open(json.loads(out.strip().splitlines()[-1])["record"]).read())
     assert record["status"] == "ok" and record["env"]["backend"] == backend and len(record["history"]) == 2
     assert record["jit_compile"] == (backend == "jax")  # Keras' own choice there: JAX compiles, PyTorch does not
     assert record["cudnn"]["eligible"] and record["gradient_flow"]["init"]["wrt"] == "embedding"
+
+
+def test_auto_is_the_default_and_its_choice_is_recorded(tmp_path):
+    """Without ``--backend`` or ``KERAS_BACKEND`` a run asks for ``auto``: the table's fastest installed backend."""
+    from bench.core import backends
+
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--task", "adding", "--model", "rnn", "--length",
+                           "4", "--steps", "2", "--eval-every", "2", "--hp", "units=8", "--results", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads(open(json.loads(proc.stdout.strip().splitlines()[-1])["record"]).read())
+    expected = backends.choose("auto", "rnn", record["length"])
+    assert record["backend"] == {"asked": "auto", "ran": expected.name, "why": expected.why}
+    assert expected.why.startswith("auto: ") and record["env"]["backend"] == expected.name
 
 
 @pytest.mark.parametrize("backend", BACKENDS[1:])

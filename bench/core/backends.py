@@ -35,10 +35,8 @@ class Choice:
 
 
 def asked() -> str:
-    """The backend a run asks for when its spec does not say: ``KERAS_BACKEND`` if set, else ``DEFAULT``. Not yet
-    ``auto``: on JAX a model with dropout fails (an UnexpectedTracerError from its seed generator), and ``auto``
-    chooses JAX for many models; ``--backend auto`` opts in meanwhile."""
-    return check(os.environ["KERAS_BACKEND"], "KERAS_BACKEND") if os.environ.get("KERAS_BACKEND") else DEFAULT
+    """The backend a run asks for when its spec does not say: ``KERAS_BACKEND`` if set, else ``auto``."""
+    return check(os.environ["KERAS_BACKEND"], "KERAS_BACKEND") if os.environ.get("KERAS_BACKEND") else AUTO
 
 
 def check(name, where: str = "backend") -> str:

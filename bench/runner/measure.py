@@ -327,14 +327,19 @@ def _input_gradient(head, loss_fn, inputs, y, weights) -> np.ndarray:
         v = tf.convert_to_tensor(inputs)
         with tf.GradientTape() as tape:
             tape.watch(v)
-            loss = loss_fn(y, head(v), sample_weight=weights)
+            loss = loss_fn(y, head(v, training=False), sample_weight=weights)
         return ops.convert_to_numpy(tape.gradient(loss, v))
     if backend == "jax":
         import jax
-        grad = jax.jit(jax.grad(lambda v: loss_fn(y, head(v), sample_weight=weights)))  # eager: an op at a time
-        return ops.convert_to_numpy(grad(inputs))
+        trainable = [w.value for w in head.trainable_variables]
+        non_trainable = [w.value for w in head.non_trainable_variables]
+
+        def loss(v):  # stateless: a dropout layer's seed generator must not keep a tracer
+            out, _ = head.stateless_call(trainable, non_trainable, v, training=False)
+            return loss_fn(y, out, sample_weight=weights)
+        return ops.convert_to_numpy(jax.jit(jax.grad(loss))(inputs))
     if backend == "torch":
         v = ops.convert_to_tensor(inputs).detach().requires_grad_(True)  # on the backend's device
-        loss_fn(y, head(v), sample_weight=weights).backward()
+        loss_fn(y, head(v, training=False), sample_weight=weights).backward()
         return ops.convert_to_numpy(v.grad)
     raise NotImplementedError(f"gradient flow for backend {backend!r}")
