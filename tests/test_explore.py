@@ -41,10 +41,10 @@ def _csv(capsys) -> pd.DataFrame:
 
 
 def test_results_filters_sorts_and_picks_columns(capsys):
-    argv = ["results", "reference", "--results", str(RESULTS), "--format", "csv"]
+    argv = ["results", "reference-v2", "--results", str(RESULTS), "--format", "csv"]
     assert cli.main([*argv, "--where", "model=lstm", "task=adding", "dependency>=50", "status=ok"]) == 0
     rows = _csv(capsys)
-    expected = [r for r in raw("reference") if r["model"] == "lstm" and r["task"] == "adding"
+    expected = [r for r in raw("reference-v2") if r["model"] == "lstm" and r["task"] == "adding"
                 and r["dependency"] >= 50 and r["status"] == "ok"]
     assert len(rows) == len(expected) > 0 and set(rows.run_id) == {r["run_id"] for r in expected}
     keys = list(zip(rows.dependency, rows.seed))
@@ -60,10 +60,10 @@ def test_results_filters_sorts_and_picks_columns(capsys):
 
 
 def test_results_history_is_one_row_per_evaluation(capsys):
-    assert cli.main(["results", "reference", "--results", str(RESULTS), "--format", "csv", "--history",
+    assert cli.main(["results", "reference-v2", "--results", str(RESULTS), "--format", "csv", "--history",
                      "--where", "task=adding", "model=gru", "dependency=200"]) == 0
     rows = _csv(capsys)
-    runs = [r for r in raw("reference") if (r["task"], r["model"], r["dependency"]) == ("adding", "gru", 200)]
+    runs = [r for r in raw("reference-v2") if (r["task"], r["model"], r["dependency"]) == ("adding", "gru", 200)]
     assert len(rows) == sum(len(r["history"]) for r in runs) > len(runs)
     first = min(runs, key=lambda r: r["seed"])
     mine = rows[rows.run_id == first["run_id"]]
@@ -79,7 +79,7 @@ def test_results_history_is_one_row_per_evaluation(capsys):
     (["--columns", "task,nosuch"], ["--columns 'nosuch'"]),
 ])
 def test_a_bad_query_is_one_line_and_exit_2(capsys, argv, words):
-    assert cli.main(["results", "reference", "--results", str(RESULTS), *argv]) == 2
+    assert cli.main(["results", "reference-v2", "--results", str(RESULTS), *argv]) == 2
     out, err = capsys.readouterr()
     assert not out and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert all(w in err for w in words), err
@@ -89,13 +89,13 @@ def test_tensorboard_export_reads_back_with_tensorboards_loader(tmp_path, capsys
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    results = subset(tmp_path, "reference", lambda r: (r["task"], r["model"], r["dependency"]) == ("adding", "lstm", 100))
-    runs = raw("reference")
+    results = subset(tmp_path, "reference-v2", lambda r: (r["task"], r["model"], r["dependency"]) == ("adding", "lstm", 100))
+    runs = raw("reference-v2")
     for _ in range(2):  # exporting again replaces each run's events, it does not add to them
-        assert cli.main(["export", "reference", "--to", "tensorboard", "--results", str(results),
+        assert cli.main(["export", "reference-v2", "--to", "tensorboard", "--results", str(results),
                          "--out", str(tmp_path / "tb")]) == 0
     assert "3 TensorBoard runs" in capsys.readouterr().out
-    folders = sorted((tmp_path / "tb" / "reference" / "adding" / "lstm" / "100").iterdir())
+    folders = sorted((tmp_path / "tb" / "reference-v2" / "adding" / "lstm" / "100").iterdir())
     assert len(folders) == 3 and all(len(list(f.glob("events.out.tfevents.*"))) == 1 for f in folders)
     for folder in folders:
         r = next(r for r in runs if folder.name.endswith(r["run_id"]))
@@ -113,7 +113,7 @@ def test_tensorboard_export_reads_back_with_tensorboards_loader(tmp_path, capsys
         assert hp["model"].string_value == "lstm" and hp["seed"].number_value == r["seed"]
         assert math.isclose(hp["train.lr"].number_value, r["train"]["lr"])
         assert hp["model_params.units"].number_value == r["model_params"]["units"]
-    config = EventAccumulator(str(tmp_path / "tb" / "reference"))
+    config = EventAccumulator(str(tmp_path / "tb" / "reference-v2"))
     config.Reload()
     experiment = plugin_data_pb2.HParamsPluginData.FromString(
         config.PluginTagToContent("hparams")["_hparams_/experiment"]).experiment
@@ -125,15 +125,15 @@ def test_compare_two_sweeps_on_their_shared_points(tmp_path, capsys):
     def keep(r):
         return r["task"] == "adding" and r["dependency"] in (25, 50) and r["model"] in ("lstm", "stacked_lstm")
     subset(tmp_path, "paper", keep)
-    results = subset(tmp_path, "reference", keep)
-    assert cli.main(["compare", "paper", "reference", "--results", str(results), "--out", str(tmp_path / "rep")]) == 0
-    assert "4 points in common; 1 differ beyond seed noise (1 higher in `reference`" in capsys.readouterr().out
-    index = (tmp_path / "rep" / "compare-paper-vs-reference" / "index.md").read_text()
-    assert "## Longest dependency solved: `paper`" in index and "## Longest dependency solved: `reference`" in index
+    results = subset(tmp_path, "reference-v2", keep)
+    assert cli.main(["compare", "paper", "reference-v2", "--results", str(results), "--out", str(tmp_path / "rep")]) == 0
+    assert "4 points in common; 1 differ beyond seed noise (1 higher in `reference-v2`" in capsys.readouterr().out
+    index = (tmp_path / "rep" / "compare-paper-vs-reference-v2" / "index.md").read_text()
+    assert "## Longest dependency solved: `paper`" in index and "## Longest dependency solved: `reference-v2`" in index
     mean = {s: np.mean([r["metrics"]["score"] for r in raw(s) if keep(r) and r["model"] == "stacked_lstm"
-                        and r["dependency"] == 50]) for s in ("paper", "reference")}
+                        and r["dependency"] == 50]) for s in ("paper", "reference-v2")}
     line = next(line for line in index.splitlines() if "| adding |           50 | stacked_lstm" in line)
-    assert f"{mean['reference'] - mean['paper']:+.3f} [" in line and line.rstrip(" |").endswith("yes")
+    assert f"{mean['reference-v2'] - mean['paper']:+.3f} [" in line and line.rstrip(" |").endswith("yes")
 
 
 def test_welch_interval_separates_noise_from_a_difference():
