@@ -46,12 +46,18 @@ def cmd_sweep(args) -> int:
 
     refs = plugins.load(args.plugin)
     plan = grid.load(args.sweep, args.results)
+    tuning = None
+    if args.dry_run and plan.tune:  # the estimate counts the tuning still to run
+        from bench.tune.search import trials_left
+
+        tuning = trials_left(plan, args.results)
     if plan.tuned:
         plan, warnings = with_tuned(plan, args.results)
         for line in warnings:
             print(f"bench sweep: warning: {line}", file=sys.stderr)
     return driver.command(plan, args.results, args.executor, args.workers, args.scheduler, args.timeout,
-                          args.retry_failed, args.rerun_stale, args.dry_run, args.save_model, refs, args.resume)
+                          args.retry_failed, args.rerun_stale, args.dry_run, args.save_model, refs, args.resume,
+                          tuning)
 
 
 def cmd_results(args) -> int:

@@ -1,5 +1,7 @@
 """Difficulty ladders: a climb runs rung by rung and stops after two rungs a majority of seeds failed."""
 
+import pytest
+
 from bench import cli
 from bench.runner import record
 from bench.sweep import driver, grid, ladder
@@ -46,3 +48,42 @@ def test_a_ladder_sweep_trains_only_until_the_climb_stops(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 above a climb's stop (not tried)" in out and out.count("not tried (ladder)") == 2
     assert cli.main(["report", "ladder", "--results", str(tmp_path), "--out", str(tmp_path / "reports")]) == 0
+
+
+def test_an_also_grid_adds_a_budget_and_longer_rungs_for_some_models_to_the_same_climbs():
+    sweep = grid.expand({**SWEEP, "param_budget": 2000, "also": [
+        {"tasks": {"adding": {"length": [160]}}, "models": {"gru": {}}},  # gru alone climbs one rung further
+        {"param_budget": 8000, "tasks": {"adding": {"length": [5]}}, "models": {"lstm": {}}, "seeds": [0]}]})
+    rows = [driver.Planned(spec, None) for spec in sweep.specs]
+    climbs = {(r[0][1][0].spec.model, r[0][1][0].spec.model_params["param_budget"]): [n for n, _ in r]
+              for r in ladder.rungs(rows).values()}
+    assert climbs == {("lstm", 2000): [5, 10, 20, 40, 80], ("gru", 2000): [5, 10, 20, 40, 80, 160],
+                      ("lstm", 8000): [5]}
+    assert len(sweep.specs) == 2 * 5 * 3 + 3 + 1
+
+
+def test_a_bad_also_grid_is_one_error_naming_it():
+    import pytest
+
+    for also, words in [({"tasks": {}}, "also: expected a non-empty list"), ([{"models": {"gru": {}}}],
+                        r"also\[0\].tasks: required"), ([{"tasks": {"adding": {}}, "models": {"gru": {}}, "hp": 1}],
+                        r"also\[0\].hp: unknown key")]:
+        with pytest.raises(grid.SpecError, match=words):
+            grid.expand({**SWEEP, "also": also})
+
+
+def test_the_dry_run_estimates_worker_hours_every_run_to_its_cap_and_a_ladder_between_two_bounds():
+    from bench.sweep import estimate
+
+    sweep = grid.expand({**SWEEP, "param_budget": 25000, "train": {"steps": 1000}})
+    rows = [driver.Planned(spec, None) for spec in sweep.specs]
+    one = {s.task_params["length"]: estimate.run_seconds(s) for s in sweep.specs if s.model == "lstm"}
+    assert all(one[a] < one[b] for a, b in zip([5, 10, 20, 40], [10, 20, 40, 80]))  # longer costs more
+    assert estimate.run_seconds(sweep.specs[0], 0) == estimate.OVERHEAD_S
+    cost = estimate.sweep_seconds(rows, {}, True)["adding"]
+    first_two = sum(estimate.run_seconds(s) for s in sweep.specs if s.task_params["length"] in (5, 10))
+    assert cost["floor"] == pytest.approx(first_two) and cost["ceiling"] > cost["floor"] and cost["runs"] == 30
+    stored = [driver.Planned(r.spec, "ok") for r in rows]  # every rung stored: nothing left to pay
+    assert estimate.sweep_seconds(stored, {}, True)["adding"]["ceiling"] == 0
+    text = "\n".join(estimate.lines({"adding": cost}))
+    assert "worker-hours" in text and f"{cost['floor'] / 3600:.1f}–{cost['ceiling'] / 3600:.1f}" in text

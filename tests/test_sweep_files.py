@@ -86,7 +86,8 @@ def test_dry_run_plan_shows_stored_and_retried_runs(tmp_path, capsys):
     assert cli.main(["sweep", str(path), "--dry-run", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("sweep files: 4 runs, 3 stored, 1 to run (dry run")
-    assert [line.split()[0] for line in out[1:]] == ["stored", "stored", "stored", "to"]
+    assert [line.split()[0] for line in out[1:5]] == ["stored", "stored", "stored", "to"]
+    assert out[5].startswith("estimate (worker-hours") and out[-1].startswith("  total ")  # the cost, last
     assert cli.main(["sweep", str(path), "--dry-run", "--retry-failed", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("sweep files: 4 runs, 1 stored, 3 to run")

@@ -20,7 +20,7 @@ from bench.core.spec import TrainConfig
 from bench.report import tune as report_tune
 from bench.runner import record
 from bench.sweep import executors
-from bench.tune import study as tune, trials as found
+from bench.tune import study as tune, table, trials as found
 from bench.tune.stored import tuned_params, with_tuned
 
 TINY = TrainConfig(steps=10, eval_every=5, val_size=32, test_size=32, gradient_flow=False, early_stop=False)
@@ -359,3 +359,77 @@ def test_a_worker_whose_chief_never_answers_gives_up_with_one_line(tmp_path, cap
     assert time.time() - started < 60 and len(err.splitlines()) == 1, err
     assert "the tuning chief at 127.0.0.1:" in err and "did not answer within 1 s" in err
     assert not trial_records(tmp_path)
+
+
+EDGES = {**FIXTURE, "name": "edges", "models": {"gru": {"units": 8}},
+         "tune": {"steps": 10, "lrs": [1e-3, 1e-2, 1e-1], "extend": True, "search": []}}
+
+
+@pytest.mark.parametrize("peak, edge, extended, after", [(1e-2, None, None, None), (1.0, "high", 10 ** -0.5, "high"),
+                                                         (1e-4, "low", 10 ** -3.5, "low"),
+                                                         (0.12, "high", 10 ** -0.5, None)])
+def test_a_best_at_an_edge_of_the_lrs_extends_the_grid_once_and_the_best_records_it(tmp_path, monkeypatch, peak, edge,
+                                                                                    extended, after):
+    path = tmp_path / "edges.yaml"
+    path.write_text(json.dumps(EDGES))
+    calls = []
+    val = lambda spec: abs(math.log10(spec.train["lr"] / peak)) / 10  # adding's MSE: least at the rate nearest peak
+    monkeypatch.setitem(executors.EXECUTORS, "local", fake_executor(calls, val))
+    assert cli.main(["tune", "--from", str(path), "--results", str(tmp_path)]) == 0
+    lrs = sorted(r["train"]["lr"] for r in trial_records(tmp_path, "edges-tune"))
+    assert lrs == pytest.approx(sorted([1e-3, 1e-2, 1e-1] + ([extended] if extended else [])))
+    best = json.loads(next((tmp_path / "edges-tune" / "tuned").glob("*.json")).read_text())
+    assert best["edge_before_extension"] == edge and best["lrs"] == [1e-3, 1e-2, 1e-1]
+    assert best["extended_to"] == (pytest.approx(extended) if extended else None)
+    assert best["edge_after_extension"] == after  # at the new edge where the peak lies beyond the extension too
+    df = table.frame(trial_records(tmp_path, "edges-tune"))
+    assert table.edges(df).to_dict("records")[0] | {"study": None} == {
+        "study": None, "model": "gru", "panel": "adding L=6, markers=halves", "edge": edge,
+        "extended": bool(edge), "edge_after": after}
+    assert cli.main(["tune", "--from", str(path), "--results", str(tmp_path)]) == 0
+    assert len(calls) == len(lrs)  # resumed: nothing runs again
+
+
+def test_extension_trains_for_real_and_a_best_inside_the_grid_after_it_says_so(tmp_path):
+    """Two rates: the best is always at an edge, so one more trial runs (a real run of 10 steps)."""
+    path = tmp_path / "edges.yaml"
+    path.write_text(json.dumps({**EDGES, "tune": {**EDGES["tune"], "lrs": [1e-3, 3e-3]}}))
+    assert cli.main(["tune", "--from", str(path), "--results", str(tmp_path)]) == 0
+    trials = trial_records(tmp_path, "edges-tune")
+    extension = [r for r in trials if r["tune"].get("extends")]
+    assert len(trials) == 3 and len(extension) == 1 and extension[0]["status"] == "ok"
+    best = json.loads(next((tmp_path / "edges-tune" / "tuned").glob("*.json")).read_text())
+    side = extension[0]["tune"]["extends"]
+    assert best["edge_before_extension"] == side
+    assert extension[0]["train"]["lr"] == pytest.approx(1e-3 / 10 ** 0.5 if side == "low" else 3e-3 * 10 ** 0.5)
+    inside = best["train"]["lr"] != pytest.approx(extension[0]["train"]["lr"])
+    assert best["edge_after_extension"] == (None if inside else side) and best["trials"] == 3
+
+
+@pytest.mark.parametrize("section, words", [
+    ({"steps": 10, "lrs": [1e-2, 1e-3]}, "tune.lrs: expected two or more increasing"),
+    ({"steps": 10, "lrs": [1e-3]}, "tune.lrs: expected two or more"),
+    ({"steps": 10, "lrs": [1e-3, 1e-2], "trials": 3}, "tune.trials: 3 with 2 tune.lrs"),
+    ({"steps": 10, "lrs": [1e-3, 1e-2], "lr_range": [1e-3, 1e-2]}, "tune.lr_range: not with tune.lrs"),
+    ({"steps": 10, "lrs": [1e-3, 1e-2], "algorithm": "random"}, "tune.algorithm: not with tune.lrs"),
+    ({"trials": 2, "steps": 10, "extend": True}, "tune.extend: needs tune.lrs"),
+    ({"steps": 10, "lrs": [1e-3, 1e-2], "extend": 1}, "tune.extend: expected bool"),
+])
+def test_a_bad_lr_grid_is_one_error_naming_the_key(section, words):
+    from bench.sweep import grid
+
+    with pytest.raises(grid.SpecError, match=words):
+        grid.expand({**TUNED_SWEEP, "tune": section})
+
+
+def test_a_sweep_with_a_tune_section_takes_only_its_own_tuning(tmp_path, monkeypatch):
+    from bench.sweep import grid
+
+    path = tmp_path / "fixture.yaml"
+    path.write_text(json.dumps(FIXTURE))
+    monkeypatch.setitem(executors.EXECUTORS, "local", fake_executor([]))
+    assert cli.main(["tune", "--from", str(path), "--results", str(tmp_path)]) == 0
+    (tmp_path / "fixture-tune").rename(tmp_path / "other-tune")  # another sweep's search of the same points
+    assert len(with_tuned(grid.load(str(path)), tmp_path)[1]) == 2  # none of its own: defaults, with warnings
+    plain = {k: v for k, v in FIXTURE.items() if k != "tune"}
+    assert not with_tuned(grid.expand(plain), tmp_path)[1]  # no tune section: any folder's tuning

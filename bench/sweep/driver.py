@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -16,7 +16,7 @@ from bench.core import identity
 from bench.core.errors import SpecError, positive, writable_folder
 from bench.core.spec import RunSpec
 from bench.runner import record
-from bench.sweep import executors, ladder
+from bench.sweep import estimate, executors, ladder
 from bench.sweep.grid import Sweep
 from bench.sweep.progress import Progress
 
@@ -121,9 +121,11 @@ def _score(rec: dict) -> str:
 
 
 def dry_run(sweep: Sweep, results: Path | str, retry_failed: bool = False, rerun_stale: bool = False,
-            out=print) -> None:
+            out=print, tuning: list | None = None, workers: int = 2) -> None:
     """``bench sweep --dry-run``: the plan, one line per run (stored, to run, rerun, above a ladder's stop; why a
-    record is stale), nothing trained; a budget no width meets among what would run first is an error now."""
+    record is stale) and what it costs (``estimate``; with ``tuning``, the ``(spec, trials)`` of the studies of
+    its ``tune:`` section still to run, those too), nothing trained; a budget no width meets among what would run
+    first is an error now."""
     rows = plan(sweep, results)
     todo = pending(rows, retry_failed, rerun_stale)
     stale = sum(bool(row.stale) for row in rows)
@@ -131,8 +133,8 @@ def dry_run(sweep: Sweep, results: Path | str, retry_failed: bool = False, rerun
         + (f", {stale} stale" if stale else "")
         + f" (dry run: nothing trains; results in {os.path.join(results, sweep.name)})")
     above, first = set(), todo
+    records = {r["run_id"]: r for r in record.load(results, sweep.name)[0]}
     if sweep.ladder:
-        records = {r["run_id"]: r for r in record.load(results, sweep.name)[0]}
         first, stopped = ladder.climb(rows, records, retry_failed, rerun_stale)
         above = {row.spec.run_id for row in stopped}
         out(f"ladder: each task's lengths are climbed per model, {len(todo)} runs at most; next round {len(first)}"
@@ -146,21 +148,25 @@ def dry_run(sweep: Sweep, results: Path | str, retry_failed: bool = False, rerun
         out(f"  {state:25s} {row.spec.run_id}  {row.spec.label()}")
         for reason in row.stale:
             out(f"  {'':25s}   stale: {reason}")
+    again = [replace(row, status=None) if row.runs(retry_failed, rerun_stale) else row for row in rows]
+    for line in estimate.lines(estimate.sweep_seconds(again, records, sweep.ladder),
+                               estimate.tuning_seconds(tuning) if tuning else None, workers):
+        out(line)
 
 
 def command(sweep: Sweep, results: Path | str, executor: str = "local", workers: int | None = None,
             scheduler: str | None = None, timeout: float | None = None, retry_failed: bool = False,
             rerun_stale: bool = False, dry: bool = False, save_model: bool = False, plugins=(),
-            resume: str | None = None) -> int:
-    """``bench sweep``: the dry run, or the sweep run by the one driver of its folder and its summary line; 1 if a
-    run failed."""
+            resume: str | None = None, tuning: list | None = None) -> int:
+    """``bench sweep``: the dry run (with ``tuning``, the estimate counts those trials too), or the sweep run by the
+    one driver of its folder and its summary line; 1 if a run failed."""
     if scheduler and executor != "dask":
         raise SpecError("--scheduler needs --executor dask")
     if save_model and executor == "dask":
         raise SpecError("--save-model needs --executor local (Dask workers may not share this filesystem)")
     check_options(workers, timeout)
     if dry:
-        dry_run(sweep, results, retry_failed, rerun_stale)
+        dry_run(sweep, results, retry_failed, rerun_stale, tuning=tuning, workers=workers or 2)
         return 0
     folder = Path(results) / sweep.name
     options = ({"scheduler": scheduler} if executor == "dask" else {}) | \

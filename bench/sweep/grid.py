@@ -21,7 +21,8 @@ from bench.runner import record
 from bench.sweep import PRESETS, presets
 
 KEYS = ("name", "description", "seeds", "train", "tasks", "models", "overrides", "hp", "ladder", "param_budget",
-        "tune")
+        "tune", "also")
+BLOCK_KEYS = ("tasks", "models", "param_budget", "train", "overrides", "seeds")  # what an ``also:`` grid may set
 
 
 @dataclass(frozen=True)
@@ -120,24 +121,67 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
     unique = {}
     for spec in specs:
         unique.setdefault(spec.run_id, spec)  # the same point listed twice is one run
+    for spec in _also(data, default_name):
+        unique.setdefault(spec.run_id, spec)
     if data.get("hp", "defaults") not in ("defaults", "tuned"):
         raise SpecError(f"hp: expected defaults or tuned, got {data['hp']!r}")
     if not isinstance(data.get("ladder", False), bool):
         raise SpecError(f"ladder: expected true or false, got {data['ladder']!r}")
     return Sweep(name, str(data.get("description", "")), list(unique.values()), data.get("hp") == "tuned",
-                 data.get("ladder", False), _tune_section(data.get("tune"), task_grid))
+                 data.get("ladder", False), _tune_section(data.get("tune"), _all_tasks(data), data))
+
+
+def _also(data: dict, default_name: str) -> list[RunSpec]:
+    """The specs of the ``also:`` grids: each a mapping of ``BLOCK_KEYS`` expanded like the file itself, with the
+    file's other keys (its ``train`` merged under the block's), so one sweep holds a second budget or longer
+    ladders for some models (a model's rungs in two grids, with the same settings, are one climb)."""
+    blocks = data.get("also")
+    if blocks is None:
+        return []
+    if not isinstance(blocks, list) or not blocks:
+        raise SpecError(f"also: expected a non-empty list of grids (mappings of {', '.join(BLOCK_KEYS)}), "
+                        f"got {quote(blocks)}")
+    base = {k: v for k, v in data.items() if k not in ("also", "tune", "description")}
+    specs = []
+    for i, block in enumerate(blocks):
+        block = _mapping(block, f"also[{i}]", required=True)
+        unknown = [k for k in block if k not in BLOCK_KEYS]
+        if unknown:
+            raise SpecError(f"also[{i}].{unknown[0]}: unknown key; valid: {', '.join(BLOCK_KEYS)}")
+        for key in ("tasks", "models"):
+            if key not in block:
+                raise SpecError(f"also[{i}].{key}: required")
+        merged = {**base, **block, "train": {**_mapping(data.get("train"), "train"),
+                                             **_mapping(block.get("train"), f"also[{i}].train")}}
+        try:
+            specs += expand(merged, default_name).specs
+        except SpecError as e:
+            raise SpecError(f"also[{i}]: {e}") from None
+    return specs
+
+
+def _all_tasks(data: dict, key: str = "tasks") -> dict:
+    """The tasks (or ``key``: the models) of the file's grid and of its ``also:`` grids."""
+    blocks = data.get("also") if isinstance(data.get("also"), list) else []
+    return {**{t: p for b in blocks if isinstance(b, dict) for t, p in (b.get(key) or {}).items()}, **data[key]}
+
+
+def _all_models(data: dict) -> dict:
+    return _all_tasks(data, "models")
 
 
 ALGORITHMS = ("random", "bayesian", "grid")  # how ``bench tune`` searches
 LR_RANGE = (1e-4, 3e-2)  # log-uniform; 1e-3 vs 3e-3 decides LSTM adding (README: defaults)
 TUNE_KEYS = {"trials": int, "steps": int, "eval_every": int, "lengths": dict, "algorithm": str, "lr_range": list,
-             "search": list, "seed": int}
+             "lrs": list, "extend": bool, "search": list, "seed": int, "tasks": list, "models": list}
 
 
-def _tune_section(section, task_grid: dict) -> dict | None:
+def _tune_section(section, task_grid: dict, data: dict) -> dict | None:
     """The ``tune:`` section, checked: ``trials`` and ``steps`` per study, optionally ``lengths`` (the length each
-    task is tuned at, for all its lengths), ``algorithm``, ``lr_range``, ``search`` (the hyperparameters searched
-    besides lr), ``eval_every``, ``seed``."""
+    task is tuned at, for all its lengths), ``algorithm``, ``lr_range`` or ``lrs`` (the grid's learning rates, given
+    as points: then ``trials`` is their count and the algorithm a grid), ``extend`` (with ``lrs``: a study whose
+    best is at an edge of them tries one more rate half a decade beyond it), ``search`` (the hyperparameters
+    searched besides lr), ``eval_every``, ``seed``, ``tasks`` and ``models`` (those tuned; the others train with the defaults)."""
     if section is None:
         return None
     section = _mapping(section, "tune", required=True)
@@ -145,12 +189,21 @@ def _tune_section(section, task_grid: dict) -> dict | None:
         kind = TUNE_KEYS.get(key)
         if kind is None:
             raise SpecError(f"tune.{key}: unknown key; valid: {', '.join(TUNE_KEYS)}")
-        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 1 and key != "seed"):
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool) \
+                or (kind is int and value < 1 and key != "seed"):
             raise SpecError(f"tune.{key}: expected {'an integer >= 1' if kind is int else kind.__name__}, "
                             f"got {quote(value)}")
+    if "lrs" in section:
+        section = _lr_points(section)
+    elif "extend" in section:
+        raise SpecError("tune.extend: needs tune.lrs (the grid's learning rates, whose edges it extends)")
     for key in ("trials", "steps"):
         if key not in section:
             raise SpecError(f"tune.{key}: required (the same for every model: that is what makes tuning fair)")
+    for key, names in (("tasks", task_grid), ("models", _all_models(data))):
+        for name in section.get(key) or ():
+            if name not in names:
+                raise SpecError(f"tune.{key}: {quote(name)} is not one of this sweep's {key}: {', '.join(names)}")
     for task, length in (section.get("lengths") or {}).items():
         if task not in task_grid:
             raise SpecError(f"tune.lengths.{task}: not a task of this sweep; tasks: {', '.join(task_grid)}")
@@ -160,6 +213,22 @@ def _tune_section(section, task_grid: dict) -> dict | None:
         raise SpecError(f"tune.algorithm: expected {', '.join(ALGORITHMS)}, got {quote(section['algorithm'])}")
     check_lr_range(section.get("lr_range", LR_RANGE), "tune.lr_range")
     return section
+
+
+def _lr_points(section: dict) -> dict:
+    """A section with ``lrs``: increasing finite numbers > 0, two at least; ``trials`` their count, a grid."""
+    points = section["lrs"]
+    if not (len(points) >= 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                      and v > 0 for v in points)
+            and all(a < b for a, b in zip(points, points[1:]))):
+        raise SpecError(f"tune.lrs: expected two or more increasing numbers > 0, got {quote(points)}")
+    for key in ("lr_range", "algorithm"):
+        if key in section and (key == "lr_range" or section[key] != "grid"):
+            raise SpecError(f"tune.{key}: not with tune.lrs (the learning rates are its points, tried as a grid)")
+    if section.get("trials", len(points)) != len(points):
+        raise SpecError(f"tune.trials: {section['trials']} with {len(points)} tune.lrs; leave it out (one trial a "
+                        f"point)")
+    return {**section, "lrs": [float(v) for v in points], "trials": len(points), "algorithm": "grid"}
 
 
 def check_lr_range(values, where: str) -> tuple[float, float]:

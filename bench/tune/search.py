@@ -11,6 +11,7 @@ to resume printed. A distributed search (``KERASTUNER_*``) goes through ``bench.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from bench.core.errors import SpecError
@@ -52,6 +53,20 @@ def search(every: list[Study], count: int, results: str | Path, algorithm: str, 
     return 1 if failed else 0
 
 
+def trials_left(plan, results: str | Path) -> list[tuple]:
+    """For ``bench sweep --dry-run``'s estimate: each study of ``plan``'s ``tune:`` section as its first trial's
+    run and how many trials it may still run (its trials, and its extension where it extends: one at most), less
+    those stored."""
+    import keras_tuner
+
+    from bench.tune.study import RegistryHyperModel
+
+    stored = Counter(r["tune"].get("study") for r in record.load(results, f"{plan.name}-tune")[0]
+                     if isinstance(r.get("tune"), dict))
+    return [(RegistryHyperModel(study).spec(keras_tuner.HyperParameters()),
+             max(0, plan.tune["trials"] + study.extend - stored[study.name])) for study in studies(plan, plan.tune)]
+
+
 def _line(trial: Trial, rec: dict) -> str:
     score = rec["tune"]["val_score"]
     return f"{trial.study.name} trial {trial.index}: val score {'-' if score is None else f'{score:.3f}'}"
@@ -84,6 +99,9 @@ def command(from_sweep: str | None, results: str | Path, trials: int, *, task: s
     if from_sweep:
         print(f"bench tune: {len(every)} studies of {about}; results in {Path(results) / every[0].sweep}", flush=True)
     if distributed.active():  # chief and workers share the folder: no lock
+        if any(study.extend for study in every):
+            raise SpecError("tune.extend: a distributed search does not extend its grid; run bench tune without "
+                            "KERASTUNER_* (it runs the extension trials)")
         return distributed.search(every, trials, results, algorithm, plugins)
     return driver.exclusive(results, every[0].sweep, lambda: search(every, trials, results, algorithm, workers or 1,
                                                                     plugins, retry_failed), "bench tune", resume)

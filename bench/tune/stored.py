@@ -4,6 +4,7 @@ Light on purpose (no keras-tuner import): ``bench sweep`` reads it while plannin
 from __future__ import annotations
 
 import functools
+import glob
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -15,17 +16,24 @@ from bench.core.text import quote
 TIE = 0.005  # trials within this validation score of a search's best tie; the one that solved in fewest steps wins
 
 
+def is_tuned(options: dict, spec) -> bool:
+    """Whether a sweep's ``tune:`` section (``options``) tunes ``spec``'s task and model (all, unless it names
+    ``tasks`` or ``models``)."""
+    return all(options.get(key) is None or name in options[key]
+               for key, name in (("tasks", spec.task), ("models", spec.model)))
+
+
 def tuned_params(results: str | Path, task: str, task_params: dict, model: str,
-                 model_params: dict | None = None) -> dict | None:
-    """The best stored settings for (task, task parameters, model), from any ``<results>/*/tuned/*.json``
-    whose fixed hyperparameters agree with ``model_params`` (those both set):
+                 model_params: dict | None = None, folder: str = "*") -> dict | None:
+    """The best stored settings for (task, task parameters, model), from any ``<results>/<folder>/tuned/*.json``
+    (``folder`` a glob: any by default) whose fixed hyperparameters agree with ``model_params`` (those both set):
     ``{"model_params": {...}, "train": {"lr": ...}, "val_score", "steps", "trials", "path"}``, or None.
 
     Where several searches match, the one with the largest budget (steps, then trials) wins, then the newest.
     """
     wanted = tasks.create(task, **task_params).params
     found = []
-    for path in Path(results).glob("*/tuned/*.json"):
+    for path in Path(results).glob(f"{folder}/tuned/*.json"):
         try:
             mtime = path.stat().st_mtime
         except OSError:
@@ -89,12 +97,18 @@ def with_tuned(sweep, results: str | Path) -> tuple[object, list[str]]:
     """``hp: tuned``: each spec with the model hyperparameters and learning rate of the best stored tuning of its
     (task, parameters, model), values the sweep file sets itself kept; and one warning per (task, parameters,
     model) that has no tuning stored, whose specs keep the defaults. A sweep whose ``tune`` section gives a task's
-    length takes, for every length of that task, the settings tuned at that length (one per ladder)."""
+    length takes, for every length of that task, the settings tuned at that length (one per ladder). A sweep with a
+    ``tune`` section takes only its own tuning (``<name>-tune``, what ``bench tune --from`` it writes), so another
+    sweep's search of the same point, longer or newer, never changes its runs."""
     specs, warnings, tuned, merged = {}, {}, {}, {}
     lengths = (sweep.tune or {}).get("lengths") or {}
+    folder = glob.escape(f"{sweep.name}-tune") if sweep.tune else "*"
     for spec in sweep.specs:
+        if not is_tuned(sweep.tune or {}, spec):  # its tune section leaves it out: the defaults, no warning
+            specs.setdefault(spec.run_id, spec)
+            continue
         at = {**spec.task_params, "length": lengths[spec.task]} if spec.task in lengths else spec.task_params
-        best = tuned_params(results, spec.task, at, spec.model, spec.model_params)
+        best = tuned_params(results, spec.task, at, spec.model, spec.model_params, folder)
         if best is None:
             label = replace(spec, task_params=at).label().rsplit(" seed ", 1)[0]
             every = f" (tuned there for every {spec.task} length)" if spec.task in lengths else ""

@@ -19,6 +19,7 @@ from bench.core.errors import SpecError
 from bench.core.spec import RunSpec, TrainConfig
 from bench.core.widths import BUDGET
 from bench.sweep.grid import ALGORITHMS, LR_RANGE, check_lr_range
+from bench.tune.stored import is_tuned
 
 LR = "lr"  # the learning rate's name in every search space
 OBJECTIVE = keras_tuner.Objective("val_score", direction="max")
@@ -39,12 +40,15 @@ class Study:
     lr_range: tuple[float, float] = LR_RANGE
     search: tuple[str, ...] | None = None  # the model hyperparameters searched (None: its declared space)
     grid: bool = False  # learning rates on a grid (GRID_STEP apart) instead of a continuous range
+    lrs: tuple[float, ...] | None = None  # the grid's learning rates as points (``tune.lrs``), tried in this order
+    extend: bool = False  # with ``lrs``: a best at an edge tries one rate GRID_STEP beyond it (``trials.extension``)
 
     @property
     def name(self) -> str:
         """``<task>-<length>-<model>-<hash>``: readable, and distinct for every other setting of the study."""
         extra = [list(self.search) if self.search is not None else None, self.grid] \
             if self.search is not None or self.grid else []
+        extra += [list(self.lrs), self.extend] if self.lrs else []  # names of studies without them: as before
         text = json.dumps([self.task, self.task_params, self.model, self.fixed, vars_of(self.train), self.seed,
                            list(self.lr_range), *extra], sort_keys=True, default=str)
         length = self.task_params.get("length", "")
@@ -89,7 +93,8 @@ class RegistryHyperModel(keras_tuner.HyperModel):
 
     def values(self, hp: keras_tuner.HyperParameters) -> tuple[dict, float]:
         """Declare (first call) or read the trial's values: (model hyperparameters, learning rate)."""
-        lr = hp.Float(LR, *self.study.lr_range, sampling="log", step=GRID_STEP if self.study.grid else None)
+        lr = hp.Choice(LR, list(self.study.lrs)) if self.study.lrs else \
+            hp.Float(LR, *self.study.lr_range, sampling="log", step=GRID_STEP if self.study.grid else None)
         space = search_space(self.study.model, self.study.fixed, self.study.search)
         params = {k: declare(hp, k, v) for k, v in space.items()}
         return {**self.study.fixed, **params}, lr
@@ -140,18 +145,22 @@ def make_oracle(algorithm: str, trials: int, seed: int):
 
 def studies(sweep, options: dict) -> list[Study]:
     """A sweep's tuning (its ``tune`` section, ``options``): one study per (task, model point, training) of the
-    sweep, at the section's length for that task (default: the task's shortest in the sweep)."""
+    sweep, at the section's length for that task (default: the task's shortest in the sweep); only the section's
+    ``tasks`` and ``models`` where it names them."""
     train = {"steps": options["steps"], **({"eval_every": options["eval_every"]} if "eval_every" in options else {})}
     lengths = options.get("lengths") or {}
     out = {}
     for spec in sorted(sweep.specs, key=lambda s: s.task_params.get("length", 0)):
+        if not is_tuned(options, spec):
+            continue
         length = lengths.get(spec.task, spec.task_params.get("length"))
         task_params = {**spec.task_params, **({"length": length} if length is not None else {})}
         config = TrainConfig(**{k: v for k, v in {**spec.train, **train}.items() if k != LR})
         study = Study(spec.task, task_params, spec.model, config, dict(spec.model_params), options.get("seed", 0),
                       f"{sweep.name}-tune", tuple(options.get("lr_range", LR_RANGE)),
                       tuple(options["search"]) if "search" in options else None,
-                      options.get("algorithm", "random") == "grid")
+                      options.get("algorithm", "random") == "grid" and "lrs" not in options,
+                      tuple(options["lrs"]) if "lrs" in options else None, options.get("extend", False))
         out.setdefault(study.name, study)
     return list(out.values())
 

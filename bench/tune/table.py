@@ -32,7 +32,7 @@ def row(r: dict) -> dict | None:
             "lr": (r.get("train") or {}).get("lr", math.nan), "status": r.get("status"),
             "val_score": math.nan if score is None else float(score),
             "test_score": (r.get("metrics") or {}).get("score", math.nan),
-            "steps": (r.get("train") or {}).get("steps"),
+            "steps": (r.get("train") or {}).get("steps"), "extends": info.get("extends"),
             "to_solve": (r.get("metrics") or {}).get("steps_to_solve") or math.inf,
             "model_params": json.dumps(r.get("model_params") or {}, sort_keys=True)}
 
@@ -57,3 +57,25 @@ def best(df: pd.DataFrame) -> pd.DataFrame:
     ties = scored[scored.val_score >= scored.groupby("study").val_score.transform("max") - TIE]
     ranked = ties.sort_values(["to_solve", "val_score", "n"], ascending=[True, False, True], kind="stable")
     return ranked.groupby("study", sort=False).head(1)
+
+
+def edges(df: pd.DataFrame) -> pd.DataFrame:
+    """Per study, where its best learning rate lies among the rates it tried: ``edge`` for the grid before any
+    extension (``low``, ``high``, or None inside), ``extended`` whether an extension trial ran, ``edge_after`` the
+    same for all its trials (None where none was extended): how often the grid, not the model, set a rate."""
+    rows = []
+    for study, trials in df.groupby("study", sort=False):
+        extended = bool(trials.extends.notna().any())
+        rows.append({"study": study, "model": trials.model.iloc[0], "panel": trials.panel.iloc[0],
+                     "edge": _edge(trials[trials.extends.isna()]), "extended": extended,
+                     "edge_after": _edge(trials) if extended else None})
+    return pd.DataFrame(rows, columns=["study", "model", "panel", "edge", "extended", "edge_after"])
+
+
+def _edge(trials: pd.DataFrame) -> str | None:
+    """``low`` or ``high`` where the best of ``trials`` has their lowest or highest learning rate, else None."""
+    picked = best(trials)
+    if picked.empty or trials.lr.nunique() < 2:
+        return None
+    lr = picked.iloc[0].lr
+    return "low" if lr <= trials.lr.min() else "high" if lr >= trials.lr.max() else None
