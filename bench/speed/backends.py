@@ -20,7 +20,7 @@ BUDGET = 25_000  # trainable parameters, as in the reference sweeps
 BATCH = 64
 LENGTHS = (25, 100, 400)  # the reference ladders' range
 INPUT_WIDTH = 16
-REFERENCE = Path(__file__).parents[1] / "sweep" / "presets" / "reference-v2.yaml"  # the models' hyperparameters there
+REFERENCE = Path(__file__).parents[1] / "sweep" / "presets" / "reference.yaml"  # the models' hyperparameters there
 
 
 def plan(names: list[str], lengths=LENGTHS, batch: int = BATCH, on=None, **options) -> list:
