@@ -298,3 +298,106 @@ def test_the_gflops_figure_reads_the_roofline_the_runner_records():
     df = frames.frame([TEMPLATES["adding", "lstm"]])
     assert df.roofline_gflops.iloc[0] == TEMPLATES["adding", "lstm"]["speed"]["roofline_gflops"] > 0
     assert df.achieved_gflops.iloc[0] == TEMPLATES["adding", "lstm"]["speed"]["achieved_gflops"] > 0
+
+
+def test_steps_to_solve_draws_unsolved_runs_at_their_step_cap(built):
+    """The headline's companion: median steps to solve, a run that did not solve counted at ``train.steps``."""
+    from bench.report import figures
+
+    folder, _ = built
+    index = (folder / "index.md").read_text()
+    section = index.split("## Steps to solve against dependency")[1].split("## ")[0]
+    assert "![Steps to solve against dependency](steps_to_solve.png)" in section
+    assert re.search(r"\| adding\s+\|\s+80 \| 400 · 2/2\s+\| > 1,000 · 0/2\s+\| 400 · 2/2\s+\|", section), section
+    # rnn diverged at 160 (trained, not solved: at the cap); lstm ran out of memory there (did not train: no point)
+    assert re.search(r"\| adding\s+\|\s+160 \| —\s+\| > 1,000 · 0/1\s+\| —\s+\|", section), section
+    half = frames.frame([make("adding", "lstm", 10, 0, score=0.99), make("adding", "lstm", 10, 1, score=0.1)])
+    point = figures.solve_points(half).iloc[0]  # one of two seeds solved: solved in half, as the headline counts
+    assert (point.steps, point.cap, point.solved, point.seeds, point.at_cap) == (400, 1000, 1, 2, False)
+    worse = frames.frame([make("adding", "lstm", 10, s, score=0.99 if s == 0 else 0.1) for s in range(3)])
+    assert figures.solve_points(worse).iloc[0][["steps", "at_cap"]].tolist() == [1000, True]
+    real = frames.frame([{**make("adding", "lstm", 10, 0, score=0.99), "task": "japanese_vowels"}])
+    assert figures.solve_points(tables.ladder_runs(real)).empty  # no ladder, no figure
+
+
+LITERATURE = [  # fields as literature.yaml's; numbers made up for the test
+    {"task": "adding", "setting": {"length": 80, "markers": "anywhere"}, "model": "lstm", "paper_model": "LSTM",
+     "metric": "MSE", "our_metric": "mse", "value": 0.05, "params": 100000, "batch": 32, "steps": "7,000 iterations",
+     "optimizer": "Adam lr 0.002", "source": "Paper, Table 1", "checked": "test", "notes": ["full data"]},
+    {"task": "copy", "setting": {"length": 20}, "model": "transformer", "paper_model": "attention",
+     "metric": "loss", "our_metric": "cross_entropy", "value": None, "claim": "solves it", "params": None,
+     "batch": 64, "steps": "?", "optimizer": "?", "source": "Other", "checked": "not verified", "notes": []},
+    {"task": "copy", "setting": {"length": 20}, "model": None, "paper_model": "H3", "metric": "accuracy",
+     "our_metric": None, "value": 0.5, "params": None, "batch": None, "steps": "?", "optimizer": "?",
+     "source": "Zoo", "checked": "figure", "notes": []},
+    {"task": "smnist", "setting": {}, "model": "lstm", "paper_model": "LSTM", "metric": "accuracy",
+     "our_metric": "accuracy", "value": 0.9, "params": None, "batch": None, "steps": "?", "optimizer": "?",
+     "source": "Absent", "checked": "test", "notes": []},
+]
+
+
+def test_literature_rows_set_each_anchor_beside_our_same_or_nearest_setting():
+    from bench.report import literature
+
+    records = sweep_records()
+    best = frames.best_hyperparameters(frames.frame(records))
+    rows = literature.rows(best, records, LITERATURE)
+    assert [(r["task"], r["our model"]) for r in rows] == [("adding", "lstm"), ("copy", "transformer"),
+                                                           ("copy", "(none here)")]  # smnist: not in the sweep
+    adding, copy, none = rows
+    assert adding["our setting"] == "nearest: length 80, markers halves"  # 160 ran out of memory: not finished
+    assert adding["ours"] == f"{(1 - 0.99) / 6:.3g} (2 seeds, 2 solved)" and adding["paper"] == "0.05"
+    diffs = adding["differences"]
+    assert "markers: anywhere vs ours halves" in diffs and "length: 80 vs ours 80" not in diffs
+    assert "parameters: paper ≈100,000, ours 64,000" in diffs and "batch: paper 32, ours 64" in diffs
+    assert any(d.startswith("steps: paper 7,000 iterations; ours at most 1,000 (median 400 run") for d in diffs)
+    assert "optimizer: paper Adam lr 0.002; ours Adam, lr 0.003, clipnorm 1" in diffs and diffs[-1] == "full data"
+    assert copy["our setting"].startswith("same: length 20") and copy["paper"] == "solves it"
+    assert copy["ours"].endswith("(2 seeds, 2 solved)")  # the records' metrics.cross_entropy, the paper's measure
+    assert "metric: the same measure (cross_entropy), not our headline recall_accuracy" in copy["differences"]
+    assert none["ours"] == "—" and none["differences"] == []
+    lines = literature.section(best, records, LITERATURE)
+    assert lines[0] == "## Versus the literature" and any(line.startswith("- 1 (adding, lstm): markers") for line in lines)
+    assert literature.section(best[best.task == "copy"].iloc[:0], records, LITERATURE) == []
+
+
+def test_the_published_numbers_file_names_every_field_and_only_registered_models():
+    import models
+    import tasks
+    from bench.report import literature
+
+    entries = literature.anchors()
+    assert len(entries) >= 20 and all(isinstance(e["notes"], list) for e in entries)
+    assert {e["model"] for e in entries} - {None} <= set(models.list_models())
+    assert {e["task"] for e in entries} <= set(tasks.list_tasks())
+    assert all(e["value"] is not None or "claim" in e for e in entries)
+    assert all(e["value"] is not None or e["model"] is None or "not verified" in e["claim"]
+               or "read off" in e["claim"] for e in entries)
+
+
+def trial(study, lr, val, steps_to_solve=None):
+    """A tuning trial's record: the adding template with a ``tune`` field."""
+    r = make("adding", "lstm", 10, 0, score=val, lr=lr)
+    r["run_id"] = f"{study}-{lr}"
+    r["tune"] = {"study": study, "trial": str(int(lr * 1e4)), "val_score": val}
+    r["metrics"]["steps_to_solve"] = steps_to_solve
+    return r
+
+
+def test_the_tuning_section_counts_the_searches_a_grid_edge_won():
+    from bench.report import tune as report_tune
+    from bench.tune import table as trial_table
+
+    records = [trial("a", 1e-3, 0.2), trial("a", 3.2e-3, 0.5), trial("a", 0.010000000000000002, 0.9),
+               trial("b", 1e-3, 0.8), trial("b", 3.2e-3, 0.3), trial("b", 1e-2, 0.1),
+               trial("c", 1e-3, 0.2), trial("c", 3.2e-3, 0.9), trial("c", 1e-2, 0.2), trial("d", 1e-3, 0.4)]
+    df = trial_table.frame(records)
+    assert report_tune.edges(df).to_dict() == {"a": "high", "b": "low", "c": "", "d": ""}
+    line = report_tune.edge_line(df)
+    assert line.startswith("The best learning rate was at an edge of the rates tried in 2 of 4 searches (the lowest "
+                           "in 1, the highest in 1)") and "Before the grid" not in line
+    stored = [{"study": "a", "edge_won_before_extension": True}, {"study": "b", "edge_won_before_extension": False},
+              {"study": "elsewhere", "edge_won_before_extension": True}, {"study": "c"}]
+    assert "an edge won in 1 of 2 searches (the stored bests' `edge_won_before_extension`)" in \
+        report_tune.edge_line(df, stored)
+    assert sorted(report_tune.chosen(df)["lr at an edge"]) == ["", "", "high", "low"]

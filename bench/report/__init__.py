@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from bench.runner import record
-from bench.report import figures, gates, speed, tables, tune
+from bench.report import figures, gates, literature, speed, tables, tune
 from bench.report.findings import findings
 from bench.report.dataframe import (best_hyperparameters, extrapolation_frame, frame, gradient_frame, history_frame,
                                     lookup, tuned_keys)
@@ -54,9 +54,10 @@ def _status_line(df: pd.DataFrame) -> str:
 
 
 def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str, folder: Path,
-          trials: list[dict] = ()) -> None:
+          trials: list[dict] = (), stored: list[dict] = ()) -> None:
     """Every figure and table of ``df`` into ``folder``, and index.md showing them; the tuning section also from
-    ``trials`` (the records of ``bench tune --from SWEEP``, in ``<sweep>-tune``)."""
+    ``trials`` (the records of ``bench tune --from SWEEP``, in ``<sweep>-tune``) and ``stored`` (its studies'
+    stored bests, ``<sweep>-tune/tuned/*.json``)."""
     tuned = [k.removeprefix("train.") for k in tuned_keys(df)]
     note = (f"Best {', '.join(tuned)} per (task, length, model) chosen on validation, scored on test."
             if tuned else "")
@@ -81,13 +82,16 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
         if gaps:
             out += ["Not tried (a difficulty ladder stops a model's climb after two failed lengths): "
                     + "; ".join(gaps) + ".", ""]
+        out += _steps_section(best, colours, folder, note)
+        out += literature.section(best, records)
         out += figures.section("1. Score versus dependency length", figures.score_vs_dependency(best, colours, folder),
                        ("Normalised test score (0 = memoryless baseline, dashed; 1 = perfect) against dependency "
                         "length, log axis.", "Lines: mean over seeds of finished runs; bands and ± : 95 % interval."),
                        tables.markdown(tables.score_table(best)), note)
         out += figures.section("2. Time to solve", figures.time_to_solve(best, colours, folder),
-                       ("Training seconds (top) and steps (bottom) until validation first reached the task's "
-                        "solved threshold.", "Crosses: unsolved runs, drawn at the budget they spent."),
+                       ("Training seconds until validation first reached the task's solved threshold (steps: the "
+                        "figure under the headline table).", "Crosses: unsolved runs, drawn at the seconds they "
+                        "spent. Table: median steps and seconds over the seeds that solved."),
                        tables.markdown(tables.time_to_solve_table(best)), note)
         out += figures.section("3. Training speed", figures.speed(best, colours, folder),
                        ("Median steady-state training step time (top) and training tokens/s (bottom) against "
@@ -123,7 +127,7 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
                         "with the same weights, at the longer lengths of `train.test_lengths`.",
                         "Empty unless the sweep sets `test_lengths`; per task, the shortest trained length."),
                        tables.markdown(tables.extrapolation_table(ext), "(no run sets `test_lengths`)"), note)
-    out += tune.section([*records, *trials], folder)
+    out += tune.section([*records, *trials], folder, stored)
     for task, rec in _gate_examples(records).items():
         out += gates.gate_section(rec, folder, name=f"gates_{task}")
     out += ["## 10. Run status", "", "Runs per status and model, every run of the sweep (failures stay "
@@ -143,6 +147,23 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
         out += ["## Skipped files", ""] + [f"- {s}" for s in skipped] + [""]
     out += ["## Environment", ""] + _environment(records) + [""]
     (folder / "index.md").write_text("\n".join(out))
+
+
+STEPS_CAPTION = ("Optimizer steps until validation first reached the task's solved threshold, against dependency "
+                 "length, log–log: the median over seeds (the lower one for an even count), a run that did not "
+                 "solve counting at its step cap (`train.steps`).",
+                 "Filled: solved in at least half the seeds (the headline's rule); open, on the dashed cap line: not. "
+                 "Lines are offset slightly along x so that coinciding ones stay visible. Table: median steps "
+                 "(> cap: not solved in half the seeds) · seeds solved.")
+
+
+def _steps_section(best: pd.DataFrame, colours: dict, folder: Path, note: str) -> list[str]:
+    """The headline's companion: steps to solve against dependency, for sweeps with difficulty ladders."""
+    points = figures.solve_points(tables.ladder_runs(best))
+    if points.empty:
+        return []
+    return figures.section("Steps to solve against dependency", figures.steps_to_solve(points, colours, folder),
+                           STEPS_CAPTION, tables.markdown(tables.steps_to_solve_table(points)), note)
 
 
 def _gate_examples(records: list[dict]) -> dict[str, dict]:
@@ -176,9 +197,24 @@ def build(sweep: str, results: Path | str = "results", out: Path | str = "report
     if records[0].get("kind") == "speed":
         speed.write(records, skipped, sweep, folder, _environment(records))
     else:
-        trials = record.load(results, f"{sweep}-tune")[0] if (Path(results) / f"{sweep}-tune").is_dir() else []
-        write(frame(records), records, skipped, sweep, folder, sorted(trials, key=lambda r: str(r.get("run_id"))))
+        tune_folder = Path(results) / f"{sweep}-tune"
+        trials = record.load(results, f"{sweep}-tune")[0] if tune_folder.is_dir() else []
+        write(frame(records), records, skipped, sweep, folder, sorted(trials, key=lambda r: str(r.get("run_id"))),
+              _stored_bests(tune_folder / "tuned"))
     return folder
+
+
+def _stored_bests(folder: Path) -> list[dict]:
+    """The studies' stored bests (``bench tune``'s ``tuned/*.json``) that read as JSON mappings; [] without any."""
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = record.read_json(path)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            out.append(data)
+    return out
 
 
 def _of_one_kind(records: list[dict], sweep: str) -> tuple[list[dict], list[str]]:

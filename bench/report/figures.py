@@ -136,30 +136,84 @@ def score_vs_dependency(df, colours, folder) -> list[str]:
 
 
 def time_to_solve(df, colours, folder) -> list[str]:
+    """Training seconds until solved against dependency (steps: ``steps_to_solve``)."""
     tasks = _tasks(df)
-    fig, axes = grid(["seconds", "steps"], tasks)
-    rows = [("seconds_to_solve", "train_seconds", "seconds to solve"), ("steps_to_solve", "steps", "steps to solve")]
-    for col, task in enumerate(tasks):
+    fig, axes = grid([0], tasks)
+    for ax, task in zip(axes[0], tasks):
         runs = df[df.task == task]
-        for row, (y, spent, label) in enumerate(rows):
-            ax = axes[row, col]
-            ax.set_title(task if row == 0 else "")
-            unsolved = runs[~runs.solved & runs[spent].notna() & runs.dependency.notna()]
-            solved = runs[runs.solved & runs[y].notna()]
-            if solved.empty and unsolved.empty:
-                no_data(ax)
-                continue
-            if len(solved):
-                _lines(ax, solved, "dependency", y, colours)
-            first = sorted(unsolved.variant.unique())[:1]
-            for variant, g in unsolved.groupby("variant", sort=True):
-                ax.scatter(g.dependency, g[spent], marker="x", s=22, color=colours.get(variant, "0.5"),
-                           label="unsolved (budget spent)" if [variant] == first else None)
-            log_axes(ax, y=True, ticks=_ticks(runs, "dependency"))
-            ax.set_xlabel("dependency length (steps)")
-            ax.set_ylabel(label)
+        ax.set_title(task)
+        unsolved = runs[~runs.solved & runs.train_seconds.notna() & runs.dependency.notna()]
+        solved = runs[runs.solved & runs.seconds_to_solve.notna()]
+        if solved.empty and unsolved.empty:
+            no_data(ax)
+            continue
+        if len(solved):
+            _lines(ax, solved, "dependency", "seconds_to_solve", colours)
+        first = sorted(unsolved.variant.unique())[:1]
+        for variant, g in unsolved.groupby("variant", sort=True):
+            ax.scatter(g.dependency, g.train_seconds, marker="x", s=22, color=colours.get(variant, "0.5"),
+                       label="unsolved (budget spent)" if [variant] == first else None)
+        log_axes(ax, y=True, ticks=_ticks(runs, "dependency"))
+        ax.set_xlabel("dependency length (steps)")
+        ax.set_ylabel("seconds to solve")
     _legend(fig, axes, colours, df.variant)
     return save(fig, folder, "time_to_solve")
+
+
+TRAINED = ("ok", "timeout", "diverged")  # statuses of runs that trained (failed and oom runs did not)
+SOLVE_COLUMNS = ["task", "variant", "dependency", "steps", "cap", "solved", "seeds", "at_cap"]
+
+
+def solve_points(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, variant, dependency) of the runs that trained: the median over seeds of the optimizer steps to
+    solve, a run that did not solve counting at its step cap (``train.steps``). The lower median for an even
+    number of seeds, so a point is solved (``at_cap`` False) exactly when at least half its seeds solved, as in
+    the headline table."""
+    runs = df[df.status.isin(TRAINED) & df.dependency.notna() & df.step_cap.notna()]
+    if runs.empty:
+        return pd.DataFrame(columns=SOLVE_COLUMNS)
+    runs = runs.assign(y=runs.steps_to_solve.where(runs.solved & runs.steps_to_solve.notna(), runs.step_cap))
+    rows = []
+    for (task, variant, dep), g in runs.groupby(["task", "variant", "dependency"], sort=True):
+        ys, solved = np.sort(g.y.to_numpy()), int(g.solved.sum())
+        rows.append(dict(zip(SOLVE_COLUMNS, (task, variant, dep, float(ys[(len(ys) - 1) // 2]),
+                                             float(g.step_cap.max()), solved, len(g), 2 * solved < len(g)))))
+    return pd.DataFrame(rows, columns=SOLVE_COLUMNS)
+
+
+DODGE = 1.012  # x offset factor between neighbouring models, so lines that coincide stay visible
+
+
+def steps_to_solve(points, colours, folder) -> list[str]:
+    """``solve_points`` against dependency, log–log, a line per model, a panel per task: filled markers where at
+    least half the seeds solved, open ones on the step cap (drawn and labelled) where they did not."""
+    tasks = _tasks(points)
+    fig, axes = grid([0], tasks)
+    for ax, task in zip(axes[0], tasks):
+        ax.set_title(task)
+        data = points[points.task == task]
+        if data.empty:
+            no_data(ax)
+            continue
+        variants = sorted(data.variant.unique())
+        for i, variant in enumerate(variants):
+            p = data[data.variant == variant].sort_values("dependency")
+            x, colour = p.dependency * DODGE ** (i - (len(variants) - 1) / 2), colours.get(variant, "0.5")
+            ax.plot(x, p.steps, color=colour, linewidth=1.2)
+            ax.scatter(x[~p.at_cap], p.steps[~p.at_cap], s=18, color=colour, zorder=3)
+            if p.at_cap.any():
+                ax.scatter(x[p.at_cap], p.steps[p.at_cap], s=22, facecolors="white", edgecolors=[colour], zorder=3,
+                           label="unsolved in half the seeds or more (at the cap)")
+        top = blended_transform_factory(ax.transAxes, ax.transData)
+        for cap in sorted(data.cap.unique()):
+            ax.axhline(cap, color="0.3", linestyle="--", linewidth=1, label="step cap")
+            ax.text(0.02, cap * 1.08, f"step cap {cap:,.0f}", transform=top, fontsize=7, color="0.3", va="bottom")
+        ax.set_ylim(max(data.steps.min() / 2, 1), data.cap.max() * 2)
+        log_axes(ax, y=True, ticks=_ticks(data, "dependency"))
+        ax.set_xlabel("dependency length (steps)")
+        ax.set_ylabel("optimizer steps to solve (median)")
+    _legend(fig, axes, colours, points.variant)
+    return save(fig, folder, "steps_to_solve")
 
 
 def speed(df, colours, folder) -> list[str]:

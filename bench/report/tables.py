@@ -149,6 +149,18 @@ def time_to_solve_table(df: pd.DataFrame) -> pd.DataFrame:
     return _sorted_dep(_pivot(_dep_index(df), ["task", "dependency"], cell))
 
 
+def steps_to_solve_table(points: pd.DataFrame) -> pd.DataFrame:
+    """``figures.solve_points`` as text: the median steps to solve (``> cap`` where at least half the seeds did not
+    solve within the cap) and how many seeds solved."""
+    if points.empty:
+        return pd.DataFrame()
+    def cell(g):
+        p = g.iloc[0]
+        steps = f"> {p.cap:,.0f}" if p.at_cap else f"{p.steps:,.0f}"
+        return f"{steps} · {p.solved}/{p.seeds}"
+    return _sorted_dep(_pivot(_dep_index(points), ["task", "dependency"], cell))
+
+
 def median_table(df: pd.DataFrame, column: str, scale: float = 1.0, digits: int = 1,
                  index: str = "seq_length") -> pd.DataFrame:
     """Median of ``column`` (× ``scale``) over the runs of each (task, length) and model."""
