@@ -8,8 +8,10 @@
 #   deepbench-cpu DeepBench's LSTM training configurations (its GRU ones take hours on 2 cores)
 #   speed-zoo     the sequential, parallel-scan, matrix-memory, convolutional and attention models at H=64, N=8,
 #                 T=256…4096: where each rises above or falls below the LSTM's step time and memory
+# They are TensorFlow's (KERAS_BACKEND, else tensorflow); `bench speed --preset backends` compares the backends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export KERAS_BACKEND="${KERAS_BACKEND:-tensorflow}"
 bench speed --models rnn,lstm,gru,transformer --units 256 --batch 64 --lengths 64,256 --breakdown --sweep speed-cpu
 bench speed --models lstm --units 256 --batch 128 --lengths 256 --breakdown --sweep speed-cpu
 bench speed --models lstm,transformer --units 64 --batch 8 --lengths 64,256,1024,4096 --sweep speed-cpu

@@ -155,3 +155,18 @@ def test_scores_do_not_depend_on_the_backend_chosen():
     noise = np.sqrt((np.var(scores["tensorflow"], ddof=1) + np.var(scores["jax"], ddof=1)) / 2)  # within a backend
     assert abs(np.mean(scores["tensorflow"]) - np.mean(scores["jax"])) <= 3 * noise + 0.05, scores
     assert min(scores["tensorflow"] + scores["jax"]) > 0.2, scores  # learnt (0: memoryless): trained models compared
+
+
+def test_a_partial_remeasure_keeps_the_table_s_other_rows(tmp_path):
+    """``bench speed --preset backends --models m`` rewrites the table from the whole folder, not from m alone."""
+    from bench.speed import backends as table
+
+    folder = tmp_path / "backend-cpu"
+    folder.mkdir()
+    for i, (model, ran, ms) in enumerate([("rnn", "tensorflow", 5.0), ("rnn", "jax", 4.0), ("gru", "jax", 7.0)]):
+        (folder / f"{i:016x}.json").write_text(json.dumps({
+            "schema": 2, "run_id": f"{i:016x}", "kind": "speed", "status": "ok", "model": model, "length": 25, "batch": 64,
+            "units": 8, "params": 100, "backend": {"ran": ran}, "speed": {"train": {"median_ms": ms}}}))
+    path = table.refresh(tmp_path, "backend-cpu", tmp_path / "table.json")
+    rows = {r["model"]: r["train_ms"] for r in json.loads(path.read_text())["rows"]}
+    assert rows == {"gru": {"jax": 7.0}, "rnn": {"jax": 4.0, "tensorflow": 5.0}}

@@ -91,6 +91,14 @@ def test_a_keras_backend_whose_module_is_missing_is_one_line(monkeypatch, capsys
     _one_line(capsys, cli.main(["list"]), "KERAS_BACKEND jax: jax is not installed")
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_a_bad_runs_per_worker_variable_is_one_line_before_any_run(monkeypatch, capsys, tmp_path, value):
+    monkeypatch.setenv("BENCH_RUNS_PER_WORKER", value)
+    _one_line(capsys, cli.main(["sweep", "smoke", "--results", str(tmp_path)]),
+              f"BENCH_RUNS_PER_WORKER must be a whole number of runs >= 1, got {value!r}")
+    assert not list(tmp_path.rglob("*.json"))
+
+
 GOOD_TUNED = {"task": "adding", "task_params": {"length": 5}, "model": "lstm", "fixed": {}, "model_params": {},
               "train": {"lr": 0.01}, "steps": 5, "trials": 2}
 TUNED = [  # (tuned file text, words of the one-line error)

@@ -392,12 +392,12 @@ def test_the_tuning_section_counts_the_searches_a_grid_edge_won():
                trial("b", 1e-3, 0.8), trial("b", 3.2e-3, 0.3), trial("b", 1e-2, 0.1),
                trial("c", 1e-3, 0.2), trial("c", 3.2e-3, 0.9), trial("c", 1e-2, 0.2), trial("d", 1e-3, 0.4)]
     df = trial_table.frame(records)
-    assert report_tune.edges(df).to_dict() == {"a": "high", "b": "low", "c": "", "d": ""}
     line = report_tune.edge_line(df)
-    assert line.startswith("The best learning rate was at an edge of the rates tried in 2 of 4 searches (the lowest "
-                           "in 1, the highest in 1)") and "Before the grid" not in line
-    stored = [{"study": "a", "edge_won_before_extension": True}, {"study": "b", "edge_won_before_extension": False},
-              {"study": "elsewhere", "edge_won_before_extension": True}, {"study": "c"}]
-    assert "an edge won in 1 of 2 searches (the stored bests' `edge_won_before_extension`)" in \
-        report_tune.edge_line(df, stored)
+    assert line.startswith("The best learning rate was at an edge of the grid in 2 of 4 searches (the lowest "
+                           "in 1, the highest in 1)") and "extended" not in line
     assert sorted(report_tune.chosen(df)["lr at an edge"]) == ["", "", "high", "low"]
+    beyond = trial("a", 3.2e-2, 0.95)
+    beyond["tune"]["extends"] = "high"
+    line = report_tune.edge_line(trial_table.frame([*records, beyond]))
+    assert "in 2 of 4 searches" in line and "1 were extended half a decade past it, after which the new edge won in 1" \
+        in line

@@ -54,10 +54,9 @@ def _status_line(df: pd.DataFrame) -> str:
 
 
 def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str, folder: Path,
-          trials: list[dict] = (), stored: list[dict] = ()) -> None:
+          trials: list[dict] = ()) -> None:
     """Every figure and table of ``df`` into ``folder``, and index.md showing them; the tuning section also from
-    ``trials`` (the records of ``bench tune --from SWEEP``, in ``<sweep>-tune``) and ``stored`` (its studies'
-    stored bests, ``<sweep>-tune/tuned/*.json``)."""
+    ``trials`` (the records of ``bench tune --from SWEEP``, in ``<sweep>-tune``)."""
     tuned = [k.removeprefix("train.") for k in tuned_keys(df)]
     note = (f"Best {', '.join(tuned)} per (task, length, model) chosen on validation, scored on test."
             if tuned else "")
@@ -127,7 +126,7 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
                         "with the same weights, at the longer lengths of `train.test_lengths`.",
                         "Empty unless the sweep sets `test_lengths`; per task, the shortest trained length."),
                        tables.markdown(tables.extrapolation_table(ext), "(no run sets `test_lengths`)"), note)
-    out += tune.section([*records, *trials], folder, stored)
+    out += tune.section([*records, *trials], folder)
     for task, rec in _gate_examples(records).items():
         out += gates.gate_section(rec, folder, name=f"gates_{task}")
     out += ["## 10. Run status", "", "Runs per status and model, every run of the sweep (failures stay "
@@ -199,22 +198,8 @@ def build(sweep: str, results: Path | str = "results", out: Path | str = "report
     else:
         tune_folder = Path(results) / f"{sweep}-tune"
         trials = record.load(results, f"{sweep}-tune")[0] if tune_folder.is_dir() else []
-        write(frame(records), records, skipped, sweep, folder, sorted(trials, key=lambda r: str(r.get("run_id"))),
-              _stored_bests(tune_folder / "tuned"))
+        write(frame(records), records, skipped, sweep, folder, sorted(trials, key=lambda r: str(r.get("run_id"))))
     return folder
-
-
-def _stored_bests(folder: Path) -> list[dict]:
-    """The studies' stored bests (``bench tune``'s ``tuned/*.json``) that read as JSON mappings; [] without any."""
-    out = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            data = record.read_json(path)
-        except ValueError:
-            continue
-        if isinstance(data, dict):
-            out.append(data)
-    return out
 
 
 def _of_one_kind(records: list[dict], sweep: str) -> tuple[list[dict], list[str]]:

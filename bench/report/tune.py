@@ -53,36 +53,16 @@ def score_vs_lr(df: pd.DataFrame, colours: dict, folder: Path) -> list[str]:
     return figures.save(fig, folder, "tune_score_vs_lr")
 
 
-EDGE_FIELD = "edge_won_before_extension"  # a study's stored best says whether a grid edge won before extension
-
-
-def _same(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-6)  # a grid's 1e-2 is 0.010000000000000002
-
-
-def edges(df: pd.DataFrame) -> pd.Series:
-    """Per study: "low" or "high" where its best trial's learning rate is the lowest or highest it tried (with
-    two rates or more), else "". What a study's stored best says (``EDGE_FIELD``) is read by ``edge_line``."""
-    best = trials.best(df).set_index("study")
-    out = {}
-    for study, tried in df[df.val_score.notna()].groupby("study"):
-        low, high, lr = tried.lr.min(), tried.lr.max(), best.lr.get(study, math.nan)
-        out[study] = "" if _same(low, high) else "low" if _same(lr, low) else "high" if _same(lr, high) else ""
-    return pd.Series(out, dtype=object)
-
-
-def edge_line(df: pd.DataFrame, stored: list[dict] = ()) -> str:
-    """How often a grid edge won: from the trials (the best rate at an edge of those tried), and, where the studies'
-    stored bests say it (``EDGE_FIELD``), before the grid was extended."""
-    at = edges(df)
-    line = (f"The best learning rate was at an edge of the rates tried in {int((at != '').sum())} of {len(at)} searches "
-            f"(the lowest in {int((at == 'low').sum())}, the highest in {int((at == 'high').sum())}): an edge that "
-            "wins says the best rate may lie beyond the grid.")
-    flags = [s[EDGE_FIELD] for s in stored if isinstance(s.get(EDGE_FIELD), bool) and s.get("study") in set(df.study)]
-    if flags:
-        line += (f" Before the grid was extended past a winning edge, an edge won in {sum(flags)} of {len(flags)} "
-                 f"searches (the stored bests' `{EDGE_FIELD}`).")
-    return line
+def edge_line(df: pd.DataFrame) -> str:
+    """How often a grid edge won (``bench.tune.table.edges``): before any extension, and after it."""
+    at = trials.edges(df)
+    before = at.edge.fillna("")
+    line = (f"The best learning rate was at an edge of the grid in {int((before != '').sum())} of {len(at)} searches "
+            f"(the lowest in {int((before == 'low').sum())}, the highest in {int((before == 'high').sum())})")
+    if not at.extended.any():
+        return line + ": an edge that wins says the best rate may lie beyond the grid."
+    return (line + f"; {int(at.extended.sum())} were extended half a decade past it, after which the new edge won in "
+                   f"{int(at.edge_after.notna().sum())}.")
 
 
 def chosen(df: pd.DataFrame) -> pd.DataFrame:
@@ -93,15 +73,14 @@ def chosen(df: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame({
         "task": best.panel, "model": best.model, "trials": [int(counts[s]) for s in best.study],
         "steps/trial": best.steps.astype(str), "lr": [f"{v:.2g}" for v in best.lr],
-        "lr at an edge": list(edges(df).reindex(best.study).fillna("")),
+        "lr at an edge": list(trials.edges(df).set_index("study").edge.reindex(best.study).fillna("")),
         "hyperparameters": best.model_params, "val score": [f"{v:.3f}" for v in best.val_score],
         "test score": [tables.NONE if v is None or math.isnan(v) else f"{v:.3f}" for v in best.test_score]})
     return table.sort_values(["task", "model"], kind="stable").set_index(["task", "model"])
 
 
-def section(records: list[dict], folder: Path | str, stored: list[dict] = ()) -> list[str]:
-    """index.md lines of the tuning section (figures written to ``folder``); [] without tuning trials. ``stored``:
-    the studies' stored bests (``<sweep>-tune/tuned/*.json``)."""
+def section(records: list[dict], folder: Path | str) -> list[str]:
+    """index.md lines of the tuning section (figures written to ``folder``); [] without tuning trials."""
     df = trials.frame(records)
     if df.empty:
         return []
@@ -114,5 +93,5 @@ def section(records: list[dict], folder: Path | str, stored: list[dict] = ()) ->
         lines += figures.section("Score against learning rate", score_vs_lr(df, colours, folder), CAPTION_LR)
     lines += ["## Chosen settings", "", f"The trial with the best validation score per search (trials within {TIE} "
               "of it tie; the one that solved the task in fewest steps wins); its test score.", "",
-              edge_line(df, stored), "", tables.markdown(chosen(df)), ""]
+              edge_line(df), "", tables.markdown(chosen(df)), ""]
     return lines

@@ -47,7 +47,7 @@ def command(mode: str, results: str | Path, *, models: list[str] | None = None, 
             _print_timings(records, options.get("breakdown"))
         if mode == "backends":
             from bench.speed import backends as table
-            print(f"backend table written to {table.write(records)}")
+            print(f"backend table written to {table.refresh(results, sweep)}")
         return 1 if counts.get("failed") else 0
 
     return driver.exclusive(results, sweep, measure, "bench speed", resume)

@@ -55,6 +55,14 @@ def width(name: str, hp: dict) -> int:
     return models.registry.width_for_budget(name, sig, BUDGET, **hp)[models.entry(name).width]
 
 
+def refresh(results, sweep: str, path: Path | None = None) -> Path:
+    """The table rewritten from every record of the sweep folder: a partial re-measure (``--models``,
+    ``--backends``) updates its own rows and keeps the others."""
+    from bench.runner import record
+
+    return write(record.load(results, sweep)[0], path)
+
+
 def write(records: list[dict], path: Path | None = None) -> Path:
     """The table of ``records`` (speed records, any backends) as ``backends.table`` reads it; returns its path."""
     from bench.speed.timing import ran_on

@@ -99,6 +99,12 @@ def _one_run() -> Workers:
     return workers
 
 
+def process_env(base: dict, backend: str | None) -> dict:
+    """A worker's environment: ``base``, the backend its runs train on (where they have one) and the parent it
+    watches (it exits when that process dies)."""
+    return {**base, **({"KERAS_BACKEND": backend} if backend else {}), "BENCH_PARENT_PID": str(os.getpid())}
+
+
 def run_in_subprocess(spec, timeout: float | None = None, env: dict | None = None,
                       plugins: Iterable[str] = (), workers: Workers | None = None,
                       save_model: str | None = None) -> dict:
@@ -113,12 +119,10 @@ def run_in_subprocess(spec, timeout: float | None = None, env: dict | None = Non
         cmd = [sys.executable, "-m", "bench.sweep.worker", kinds.entry(spec.kind).module, json.dumps(spec.to_dict()),
                str(out), *plugins]
         extra = {"BENCH_SAVE_MODEL": save_model} if save_model else {}
-        choice = backends.of(spec)
-        if choice is not None:  # the spec's backend, asked for or chosen by auto; a kind without one keeps ours
-            extra["KERAS_BACKEND"] = choice.name
         extra[record.PROVISIONAL] = str(provisional)
+        choice = backends.of(spec)  # the spec's backend, asked for or chosen by auto; a kind without one keeps ours
         started, kills = time.perf_counter(), oom_kills()
-        proc = workers.start(cmd, {**os.environ, **(env or {}), **extra, "BENCH_PARENT_PID": str(os.getpid())})
+        proc = workers.start(cmd, process_env({**os.environ, **(env or {}), **extra}, choice.name if choice else None))
         try:
             _, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -249,7 +253,8 @@ def local(specs: Iterable, *, workers: int = 1, timeout: float | None = None, pl
     for slot in range(workers):
         slots.put(slot)
     procs = Workers()
-    warm = [Warm(procs, {**os.environ, **worker_env(slot, workers, gpus)}, plugins) for slot in range(workers)]
+    most = runs_per_worker()
+    warm = [Warm(procs, {**os.environ, **worker_env(slot, workers, gpus)}, plugins, most) for slot in range(workers)]
 
     def one(spec) -> dict:
         slot = slots.get()
@@ -311,22 +316,31 @@ def dask(specs: Iterable, *, workers: int = 1, timeout: float | None = None, plu
 # One process runs many runs, so the frameworks are imported once: ``Warm`` starts ``python -m bench.sweep.worker
 # --serve`` on one backend and hands it one spec at a time. Isolation is as with a fresh process per run: a crash,
 # an out-of-memory kill or a timeout marks only the run in flight, and the next run starts a new process; so does
-# a run of another backend, and every RUNS_PER_WORKER runs.
+# a run of another backend, and every RUNS_PER_WORKER runs (``BENCH_RUNS_PER_WORKER``).
 RUNS_PER_WORKER = 25  # then a fresh process: what one run leaks (memory, caches, threads) never piles up
+
+
+def runs_per_worker() -> int:
+    """``BENCH_RUNS_PER_WORKER``, else ``RUNS_PER_WORKER``: runs a warm worker serves before a fresh one (1: a fresh
+    process per run, as before warm workers)."""
+    text = os.environ.get("BENCH_RUNS_PER_WORKER", str(RUNS_PER_WORKER))
+    if not text.isdigit() or int(text) < 1:
+        raise SpecError(f"BENCH_RUNS_PER_WORKER must be a whole number of runs >= 1, got {text!r}")
+    return int(text)
 
 
 class Warm:
     """One slot's worker process, kept between runs (``run``) and replaced when it cannot be trusted."""
 
-    def __init__(self, workers, env: dict, plugins=()):
-        self.workers, self.env, self.plugins = workers, env, list(plugins)
+    def __init__(self, workers, env: dict, plugins=(), runs: int = RUNS_PER_WORKER):
+        self.workers, self.env, self.plugins, self.most = workers, env, list(plugins), runs
         self.proc: subprocess.Popen | None = None
         self.backend: str | None = None
         self.runs = 0
         self.log = tempfile.TemporaryFile(mode="w+")  # the worker's stderr: a traceback's last line, if it dies
 
     def run(self, spec, timeout: float | None, save_model: str | None, backend: str | None) -> dict:
-        if self.proc is not None and (self.backend != backend or self.runs >= RUNS_PER_WORKER
+        if self.proc is not None and (self.backend != backend or self.runs >= self.most
                                       or self.proc.poll() is not None):
             self.close()
         if self.proc is None:
@@ -356,8 +370,8 @@ class Warm:
     def _start(self, backend: str | None) -> None:
         self.log.seek(0)
         self.log.truncate()
-        env = {**self.env, **({"KERAS_BACKEND": backend} if backend else {}), "BENCH_PARENT_PID": str(os.getpid())}
-        self.proc = self.workers.start([sys.executable, "-m", "bench.sweep.worker", "--serve", *self.plugins], env,
+        self.proc = self.workers.start([sys.executable, "-m", "bench.sweep.worker", "--serve", *self.plugins],
+                                       process_env(self.env, backend),
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
         self.backend, self.runs = backend, 0
 
