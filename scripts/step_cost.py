@@ -2,7 +2,7 @@
 
 The slice: v2's reference models (16) x adding 50, copy 10 (dependency 20) and recall 10 with 2 pairs (dependency
 14); seed 0; at most 1,500 steps (stopping once solved), lr 3e-3, 25,000 parameters, batch 64. Measured twice,
-one after the other, with the same workers: the defaults before warm workers and ``backend: auto`` (TensorFlow, a
+one after the other, with the same workers: the defaults before ``backend: auto`` and warm workers (TensorFlow, a
 fresh process per run: ``BENCH_RUNS_PER_WORKER=1``) and today's (``auto``, warm workers). The cost of a side is its
 command's wall time over the optimizer steps its runs took; records go to RESULTS/step-cost-<side>/, the summary
 to reports/step-cost-cpu/. Run on a quiet machine, from fresh folders (a side with stored records is refused):
