@@ -170,3 +170,13 @@ def test_a_partial_remeasure_keeps_the_table_s_other_rows(tmp_path):
     path = table.refresh(tmp_path, "backend-cpu", tmp_path / "table.json")
     rows = {r["model"]: r["train_ms"] for r in json.loads(path.read_text())["rows"]}
     assert rows == {"gru": {"jax": 7.0}, "rnn": {"jax": 4.0, "tensorflow": 5.0}}
+
+
+def test_auto_on_an_install_with_one_backend_says_it_is_the_only_one(monkeypatch):
+    """The default install has TensorFlow alone: auto takes it and says why without a ratio of it to itself."""
+    from bench.core import backends
+
+    monkeypatch.setattr(backends, "installed", lambda: ("tensorflow",))
+    choice = backends.choose("auto", "lstm", 25)
+    assert choice.name == "tensorflow"
+    assert choice.why.startswith("auto: tensorflow, the only measured backend installed here (") and " vs " not in choice.why

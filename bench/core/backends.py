@@ -75,11 +75,14 @@ def choose(name: str, model: str, length: int | None) -> Choice:
     if not timed:
         return Choice(_fallback(), f"auto: no backend measured for {model!r} is installed; the default")
     best = min(timed, key=timed.get)
+    where = f"at T={row['length']}, N={row['batch']}, {row['params']} parameters, measured on {device()}"
+    if len(timed) == 1:
+        return Choice(best, f"auto: {best}, the only measured backend installed here ({timed[best]:.3g} ms per "
+                            f"training step {where})")
     other = DEFAULT if DEFAULT in timed and best != DEFAULT else max(timed, key=timed.get)
     ratio = timed[other] / timed[best]
     return Choice(best, f"auto: {best} {timed[best]:.3g} ms vs {other} {timed[other]:.3g} ms per training step "
-                        f"({ratio:.2f}x) at T={row['length']}, N={row['batch']}, {row['params']} parameters, "
-                        f"measured on {device()}")
+                        f"({ratio:.2f}x) {where}")
 
 
 def _fallback() -> str:
