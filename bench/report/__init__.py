@@ -196,8 +196,7 @@ def build(sweep: str, results: Path | str = "results", out: Path | str = "report
     if records[0].get("kind") == "speed":
         speed.write(records, skipped, sweep, folder, _environment(records))
     else:
-        tune_folder = Path(results) / f"{sweep}-tune"
-        trials = record.load(results, f"{sweep}-tune")[0] if tune_folder.is_dir() else []
+        trials = record.load(results, f"{sweep}-tune")[0] if (Path(results) / f"{sweep}-tune").is_dir() else []
         write(frame(records), records, skipped, sweep, folder, sorted(trials, key=lambda r: str(r.get("run_id"))))
     return folder
 

@@ -36,12 +36,11 @@ def anchors(path: Path | str = ANCHORS) -> tuple[dict, ...]:
 
 def _defaults(task: str) -> dict:
     """The task's parameters' defaults, for a record that leaves one out (recall's block layout omits ``layout``)."""
-    from tasks.registry import list_tasks, task_class
+    import tasks
 
-    if task not in list_tasks():
+    if task not in tasks.list_tasks():
         return {}
-    parameters = inspect.signature(task_class(task).__init__).parameters.values()
-    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+    return {k: v for k, v in tasks.defaults(task).items() if v is not inspect.Parameter.empty}
 
 
 def _setting(params: dict) -> str:

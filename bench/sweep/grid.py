@@ -128,7 +128,7 @@ def expand(data: dict, default_name: str = "sweep") -> Sweep:
     if not isinstance(data.get("ladder", False), bool):
         raise SpecError(f"ladder: expected true or false, got {data['ladder']!r}")
     return Sweep(name, str(data.get("description", "")), list(unique.values()), data.get("hp") == "tuned",
-                 data.get("ladder", False), _tune_section(data.get("tune"), _all_tasks(data), data))
+                 data.get("ladder", False), _tune_section(data.get("tune"), _everywhere(data, "tasks"), data))
 
 
 def _also(data: dict, default_name: str) -> list[RunSpec]:
@@ -160,14 +160,10 @@ def _also(data: dict, default_name: str) -> list[RunSpec]:
     return specs
 
 
-def _all_tasks(data: dict, key: str = "tasks") -> dict:
-    """The tasks (or ``key``: the models) of the file's grid and of its ``also:`` grids."""
+def _everywhere(data: dict, key: str) -> dict:
+    """The ``key`` (``tasks`` or ``models``) of the file's grid and of its ``also:`` grids."""
     blocks = data.get("also") if isinstance(data.get("also"), list) else []
     return {**{t: p for b in blocks if isinstance(b, dict) for t, p in (b.get(key) or {}).items()}, **data[key]}
-
-
-def _all_models(data: dict) -> dict:
-    return _all_tasks(data, "models")
 
 
 ALGORITHMS = ("random", "bayesian", "grid")  # how ``bench tune`` searches
@@ -200,7 +196,7 @@ def _tune_section(section, task_grid: dict, data: dict) -> dict | None:
     for key in ("trials", "steps"):
         if key not in section:
             raise SpecError(f"tune.{key}: required (the same for every model: that is what makes tuning fair)")
-    for key, names in (("tasks", task_grid), ("models", _all_models(data))):
+    for key, names in (("tasks", task_grid), ("models", _everywhere(data, "models"))):
         for name in section.get(key) or ():
             if name not in names:
                 raise SpecError(f"tune.{key}: {quote(name)} is not one of this sweep's {key}: {', '.join(names)}")
