@@ -197,6 +197,27 @@ def test_a_sweeps_tune_section_tunes_each_model_once_and_every_length_takes_it(t
     assert resolved.fields()["param_budget"] == 2000
 
 
+def test_a_task_that_borrows_takes_the_tuning_of_the_same_model_on_the_task_it_names(tmp_path):
+    from bench.sweep import grid
+
+    tuned = tmp_path / "s-tune" / "tuned" / "copy-5-gru-x.json"
+    tuned.parent.mkdir(parents=True)
+    tuned.write_text(json.dumps({"task": "copy", "task_params": {"length": 5}, "model": "gru",
+                                 "model_params": {"param_budget": 2000}, "fixed": {"param_budget": 2000},
+                                 "train": {"lr": 0.002}, "steps": 10, "trials": 3}))
+    section = {"trials": 3, "steps": 10, "algorithm": "grid", "lr_range": [0.001, 0.01], "search": [],
+               "tasks": ["copy"], "lengths": {"copy": 5}, "borrow": {"adding": "copy"}}
+    sweep = grid.expand({**TUNED_SWEEP, "name": "s", "tune": section, "models": {"gru": {}, "lstm": {}},
+                         "tasks": {"adding": {"length": [4, 8]}, "copy": {"length": [5, 10]}}})
+    assert {s.task for s in tune.studies(sweep, sweep.tune)} == {"copy"}  # a borrowing task is never tuned
+    planned, warnings = with_tuned(sweep, tmp_path)
+    lrs = {(s.task, s.model): s.train.get("lr") for s in planned.specs}
+    assert lrs == {("adding", "gru"): 0.002, ("copy", "gru"): 0.002, ("adding", "lstm"): None,
+                   ("copy", "lstm"): None}
+    assert warnings == ["hp: tuned: no tuning stored for copy(length=5) lstm(param_budget=2000) (tuned there for "
+                        "every copy length); its runs and adding's use the defaults (bench tune)"]
+
+
 def test_ties_go_to_the_trial_that_solved_in_fewest_steps_then_the_best_score_then_the_first(tmp_path):
     study = tune.Study("adding", {"length": 6}, "gru", TINY, {"units": 8}, sweep="s", grid=True,
                        lr_range=(1e-3, 1e-1), search=())
@@ -216,6 +237,8 @@ def test_ties_go_to_the_trial_that_solved_in_fewest_steps_then_the_best_score_th
     ({"trials": 2, "steps": 10, "lr_range": [0.1, 0.01]}, "tune.lr_range"),
     ({"trials": 0, "steps": 10}, "tune.trials: expected an integer >= 1"),
     ({"trials": 2, "steps": 10, "budget": 3}, "tune.budget: unknown key"),
+    ({"trials": 2, "steps": 10, "borrow": {"copy": "adding"}}, "tune.borrow.copy: not a task"),
+    ({"trials": 2, "steps": 10, "borrow": {"adding": "adding"}}, "tune.borrow.adding: 'adding' is not a tuned"),
 ])
 def test_a_bad_tune_section_is_one_error_naming_the_key(section, words):
     from bench.sweep import grid

@@ -169,7 +169,7 @@ def _everywhere(data: dict, key: str) -> dict:
 ALGORITHMS = ("random", "bayesian", "grid")  # how ``bench tune`` searches
 LR_RANGE = (1e-4, 3e-2)  # log-uniform; 1e-3 vs 3e-3 decides LSTM adding (README: defaults)
 TUNE_KEYS = {"trials": int, "steps": int, "eval_every": int, "lengths": dict, "algorithm": str, "lr_range": list,
-             "lrs": list, "extend": bool, "search": list, "seed": int, "tasks": list, "models": list}
+             "lrs": list, "extend": bool, "search": list, "seed": int, "tasks": list, "models": list, "borrow": dict}
 
 
 def _tune_section(section, task_grid: dict, data: dict) -> dict | None:
@@ -177,7 +177,9 @@ def _tune_section(section, task_grid: dict, data: dict) -> dict | None:
     task is tuned at, for all its lengths), ``algorithm``, ``lr_range`` or ``lrs`` (the grid's learning rates, given
     as points: then ``trials`` is their count and the algorithm a grid), ``extend`` (with ``lrs``: a study whose
     best is at an edge of them tries one more rate half a decade beyond it), ``search`` (the hyperparameters
-    searched besides lr), ``eval_every``, ``seed``, ``tasks`` and ``models`` (those tuned; the others train with the defaults)."""
+    searched besides lr), ``eval_every``, ``seed``, ``tasks`` and ``models`` (those tuned; the others train with the defaults),
+    ``borrow`` (``{task: tuned task}``: tasks not tuned themselves that take the tuning of a tuned task of the sweep,
+    model by model)."""
     if section is None:
         return None
     section = _mapping(section, "tune", required=True)
@@ -200,6 +202,7 @@ def _tune_section(section, task_grid: dict, data: dict) -> dict | None:
         for name in section.get(key) or ():
             if name not in names:
                 raise SpecError(f"tune.{key}: {quote(name)} is not one of this sweep's {key}: {', '.join(names)}")
+    _check_borrow(section, task_grid)
     for task, length in (section.get("lengths") or {}).items():
         if task not in task_grid:
             raise SpecError(f"tune.lengths.{task}: not a task of this sweep; tasks: {', '.join(task_grid)}")
@@ -209,6 +212,20 @@ def _tune_section(section, task_grid: dict, data: dict) -> dict | None:
         raise SpecError(f"tune.algorithm: expected {', '.join(ALGORITHMS)}, got {quote(section['algorithm'])}")
     check_lr_range(section.get("lr_range", LR_RANGE), "tune.lr_range")
     return section
+
+
+def _check_borrow(section: dict, task_grid: dict) -> None:
+    """``tune.borrow``: each key a task of the sweep that is not tuned itself, each value one that is."""
+    borrow = section.get("borrow") or {}
+    tuned = [t for t in task_grid if t not in borrow and (section.get("tasks") is None or t in section["tasks"])]
+    for task, source in borrow.items():
+        if task not in task_grid:
+            raise SpecError(f"tune.borrow.{task}: not a task of this sweep; tasks: {', '.join(task_grid)}")
+        if task in (section.get("tasks") or ()):
+            raise SpecError(f"tune.borrow.{task}: also in tune.tasks; a task is tuned or borrows, not both")
+        if source not in tuned:
+            raise SpecError(f"tune.borrow.{task}: {quote(source)} is not a tuned task of this sweep; tuned: "
+                            f"{', '.join(tuned) or 'none'}")
 
 
 def _lr_points(section: dict) -> dict:

@@ -18,8 +18,8 @@ TIE = 0.005  # trials within this validation score of a search's best tie; the o
 
 def is_tuned(options: dict, spec) -> bool:
     """Whether a sweep's ``tune:`` section (``options``) tunes ``spec``'s task and model (all, unless it names
-    ``tasks`` or ``models``)."""
-    return all(options.get(key) is None or name in options[key]
+    ``tasks`` or ``models``; never a task it lets ``borrow`` another's tuning)."""
+    return spec.task not in (options.get("borrow") or {}) and all(options.get(key) is None or name in options[key]
                for key, name in (("tasks", spec.task), ("models", spec.model)))
 
 
@@ -99,20 +99,30 @@ def with_tuned(sweep, results: str | Path) -> tuple[object, list[str]]:
     model) that has no tuning stored, whose specs keep the defaults. A sweep whose ``tune`` section gives a task's
     length takes, for every length of that task, the settings tuned at that length (one per ladder). A sweep with a
     ``tune`` section takes only its own tuning (``<name>-tune``, what ``bench tune --from`` it writes), so another
-    sweep's search of the same point, longer or newer, never changes its runs."""
-    specs, warnings, tuned, merged = {}, {}, {}, {}
-    lengths = (sweep.tune or {}).get("lengths") or {}
+    sweep's search of the same point, longer or newer, never changes its runs. A task the section lets ``borrow``
+    another's tuning takes the settings tuned for that task with the same model and model settings."""
+    specs, warnings, tuned, merged, borrowers = {}, {}, {}, {}, {}
+    options = sweep.tune or {}
+    lengths, borrow = options.get("lengths") or {}, options.get("borrow") or {}
     folder = glob.escape(f"{sweep.name}-tune") if sweep.tune else "*"
     for spec in sweep.specs:
-        if not is_tuned(sweep.tune or {}, spec):  # its tune section leaves it out: the defaults, no warning
+        source = _tuned_as(sweep, spec, borrow.get(spec.task))
+        if source is None:
+            label = spec.label().rsplit(" seed ", 1)[0]
+            warnings[label] = (f"hp: tuned: {label} borrows {borrow[spec.task]}'s tuning, but this sweep has no "
+                               f"{borrow[spec.task]} point of that model; its runs use the defaults")
+        if source is None or not is_tuned(options, source):  # left out: the defaults, no warning
             specs.setdefault(spec.run_id, spec)
             continue
-        at = {**spec.task_params, "length": lengths[spec.task]} if spec.task in lengths else spec.task_params
-        best = tuned_params(results, spec.task, at, spec.model, spec.model_params, folder)
+        at = {**source.task_params, "length": lengths[source.task]} if source.task in lengths else source.task_params
+        best = tuned_params(results, source.task, at, spec.model, spec.model_params, folder)
         if best is None:
-            label = replace(spec, task_params=at).label().rsplit(" seed ", 1)[0]
-            every = f" (tuned there for every {spec.task} length)" if spec.task in lengths else ""
-            warnings[label] = f"hp: tuned: no tuning stored for {label}{every}; its runs use the defaults (bench tune)"
+            label = replace(source, task_params=at).label().rsplit(" seed ", 1)[0]
+            every = f" (tuned there for every {source.task} length)" if source.task in lengths else ""
+            borrowers.setdefault(label, set()).update({spec.task} - {source.task})
+            also = "".join(f" and {t}'s" for t in sorted(borrowers[label]))
+            warnings[label] = f"hp: tuned: no tuning stored for {label}{every}; its runs{also} use the defaults " \
+                              f"(bench tune)"
         else:  # specs of one point and one tuned file share their hyperparameters' dict: checked once
             hp = merged.setdefault((best["path"], id(spec.model_params)), {**best["model_params"], **spec.model_params})
             spec = replace(spec, model_params=hp, train={"lr": best["train"]["lr"], **spec.train})
@@ -121,6 +131,15 @@ def with_tuned(sweep, results: str | Path) -> tuple[object, list[str]]:
     for path, group in tuned.items():
         _check_tuned(group, path)
     return replace(sweep, specs=list(specs.values())), list(warnings.values())
+
+
+def _tuned_as(sweep, spec, source_task: str | None):
+    """The spec whose tuning ``spec`` takes: itself, or where its task borrows ``source_task``'s tuning, a spec of
+    that task with the same model and model settings (None where the sweep has none)."""
+    if source_task is None:
+        return spec
+    return next((s for s in sweep.specs if s.task == source_task and s.model == spec.model
+                 and s.model_params == spec.model_params), None)
 
 
 def _check_tuned(specs: list, path: str) -> None:
