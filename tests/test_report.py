@@ -118,6 +118,7 @@ def test_every_figure_is_written_and_shown(built):
         assert (folder / png.replace(".png", ".svg")).is_file()
     assert "junk.json" in index and "cpu: test" in index and "3.15.1" in index
     assert "Budget per run: 1,000 optimizer steps of batch " in index and "; 2 seed(s)." in index
+    assert "Cost: the runs took " in index and "worker-hours" in index  # the records' wall times summed
 
 
 def test_regeneration_is_byte_identical(built):

@@ -48,6 +48,15 @@ def _budget_line(records: list[dict]) -> str:
             + (f"; training time capped at {cap} s" if cap else "") + f"; {seeds} seed(s).")
 
 
+def _cost_line(records: list[dict], trials: list[dict]) -> str:
+    """What the sweep cost: the runs' wall times summed, in worker-hours (and its tuning's, where it was tuned)."""
+    def hours(rows) -> float:
+        return sum(r.get("wall_s") or 0.0 for r in rows) / 3600
+
+    tuning = f" and its tuning {hours(trials):.1f} in {len(trials)} trials" if trials else ""
+    return f"Cost: the runs took {hours(records):.1f} worker-hours{tuning} (wall times summed)."
+
+
 def _status_line(df: pd.DataFrame) -> str:
     counts = df.status.value_counts().sort_index()
     return f"{len(df)} runs; statuses: " + ", ".join(f"{k} {v}" for k, v in counts.items())
@@ -65,7 +74,8 @@ def write(df: pd.DataFrame, records: list[dict], skipped: list[str], sweep: str,
     colours = figures.palette(df.variant)
     tasks = figures._tasks(best)
     with plt.rc_context(figures.STYLE):
-        out = [f"# Sweep `{sweep}`", "", _status_line(df) + ".", "", _budget_line(records), ""]
+        out = [f"# Sweep `{sweep}`", "", _status_line(df) + ".", "", _budget_line(records), "",
+               _cost_line(records, trials), ""]
         out += ["## Findings", ""] + [f"- {line}" for line in findings(best, grad)] + [""]
         if note:
             out += [f"Protocol: {note}", ""]
